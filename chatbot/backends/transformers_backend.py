@@ -1,0 +1,169 @@
+"""Any Hugging Face causal LM from a local folder or the local hub cache, streamed token by token."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from chatbot.models import (
+    GenerationSettings,
+    Message,
+    ModelError,
+    ModelIdentity,
+    ModelNotFoundError,
+    ModelTimeoutError,
+)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ValueError(f"Unknown dtype '{name}' (use auto, float32, bfloat16 or float16)") from None
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "1").lower() not in ("0", "false", "no", "")
+
+
+class TransformersChatModel:
+    """Applies the model's own chat template and streams through TextIteratorStreamer.
+
+    One lock per model: generation is serialised because two cores gain nothing from
+    running two generations at once, and it keeps seeded sampling reproducible.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        dtype: str = "auto",
+        threads: int | None = None,
+        timeout_s: float = 60.0,
+        identity: ModelIdentity | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        local_only = offline()
+        if local_only and not Path(name_or_path).exists() and "/" not in name_or_path:
+            raise ModelNotFoundError(
+                f"Model '{name_or_path}' is neither a local folder nor a Hugging Face model id."
+            )
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                name_or_path, local_files_only=local_only, dtype=resolve_dtype(dtype)
+            )
+        except (OSError, ValueError) as exc:
+            where = "the local folder" if Path(name_or_path).exists() else "the local Hugging Face cache"
+            raise ModelNotFoundError(
+                f"Could not load model '{name_or_path}' from {where} (no downloads while "
+                f"HF_HUB_OFFLINE=1). Check the path, or download it on a machine with a network "
+                f"first. Details: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            ) from None
+        if not self.tokenizer.chat_template:
+            raise ModelError(f"Model '{name_or_path}' has no chat template; use an instruct model.")
+        self.model.eval()
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self.identity = identity or ModelIdentity(
+            backend="transformers",
+            name=name_or_path,
+            source=str(Path(name_or_path).resolve()) if Path(name_or_path).exists() else name_or_path,
+            dtype=str(self.model.dtype).removeprefix("torch."),
+            context_window=self.context_window,
+        )
+
+    @property
+    def context_window(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+
+    def _encode(self, messages: Sequence[Message]):
+        return self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return int(self._encode(messages)["input_ids"].shape[-1])
+
+    def _generate_kwargs(self, settings: GenerationSettings) -> dict:
+        kwargs = {
+            "max_new_tokens": settings.max_new_tokens,
+            "repetition_penalty": settings.repetition_penalty,
+            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        }
+        if settings.do_sample and settings.temperature > 0:
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stop_requested = threading.Event()
+
+        class StopWhenAsked(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop_requested.is_set()
+
+        inputs = self._encode(messages)
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.timeout_s
+        )
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    if settings.seed is not None:
+                        torch.manual_seed(settings.seed)
+                    self.model.generate(
+                        **inputs,
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
+                        **self._generate_kwargs(settings),
+                    )
+            except BaseException as exc:  # surfaced to the reader below
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="generate", daemon=True)
+        worker.start()
+        text_so_far = ""
+        try:
+            for piece in streamer:
+                if piece:
+                    text_so_far += piece
+                    yield piece
+                    if any(s in text_so_far for s in settings.stop):
+                        break
+        except Exception as exc:  # queue.Empty on timeout
+            if failure:
+                raise ModelError(f"The model failed: {type(failure[0]).__name__}") from failure[0]
+            raise ModelTimeoutError(f"No output from the model for {self.timeout_s:.0f} s") from exc
+        finally:
+            stop_requested.set()  # the caller stopped reading or we are done: free the model
+            worker.join(timeout=self.timeout_s)
+        if failure:
+            raise ModelError(f"The model failed: {type(failure[0]).__name__}") from failure[0]

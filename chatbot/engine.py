@@ -1,0 +1,281 @@
+"""The listener: every message passes the safety screen, then the model (or a fixed reply)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatbot.conversation import Conversation, Turn
+from chatbot.inputs import clean_user_text
+from chatbot.models import ChatModel, GenerationSettings, Message, ModelError, ModelTimeoutError
+from chatbot.prompts import load_prompt
+
+log = logging.getLogger("chatbot.engine")  # events and counts only, never message text
+
+_SENTENCE_END = re.compile(r"[.!?…](\s|$)")
+# Turns whose replies the model should not see again as its own words.
+_FIXED_KINDS = {"crisis", "input_error", "model_error"}
+
+
+def trim_history(
+    history: Sequence[Message],
+    system: Message,
+    user: Message,
+    budget_tokens: int,
+    count_tokens: Callable[[Sequence[Message]], int],
+) -> list[Message]:
+    """Drop the oldest exchanges until system + history + user fits the budget."""
+    kept = list(history)
+    while kept and count_tokens([system, *kept, user]) > budget_tokens:
+        kept = kept[2:] if len(kept) >= 2 else []
+    return kept
+
+
+def stream_words(text: str) -> Iterator[str]:
+    """Stream a finished reply word by word, so a chosen candidate still arrives as a stream."""
+    for match in re.finditer(r"\S+\s*", text):
+        yield match.group(0)
+
+
+@dataclass
+class Reply:
+    """Iterate for the reply's text pieces; `turn` holds the record once iteration ends."""
+
+    _pieces: Iterator[str]
+    turn: Turn | None = None
+    text: str = ""
+    _done: list[Turn] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.text += piece
+            yield piece
+        if self._done:
+            self.turn = self._done[0]
+
+    def consume(self) -> Turn:
+        for _ in self:
+            pass
+        assert self.turn is not None
+        return self.turn
+
+
+class Listener:
+    """Builds replies for one Conversation at a time; holds no per-session state itself."""
+
+    def __init__(
+        self,
+        model: ChatModel | None,
+        screen: Any,
+        *,
+        settings: GenerationSettings = GenerationSettings(),
+        pipeline: Any = None,
+        coder: Any = None,
+        history_tokens: int = 1536,
+        max_message_chars: int = 4000,
+        default_country: str = "US",
+        model_problem: str | None = None,
+    ) -> None:
+        self.model = model
+        self.screen = screen
+        self.settings = settings
+        self.pipeline = pipeline
+        self.coder = coder
+        self.history_tokens = history_tokens
+        self.max_message_chars = max_message_chars
+        self.default_country = default_country
+        self.model_problem = model_problem  # why the model is missing, shown to operators only
+        self.system_prompt = load_prompt("system").render()
+        self.fixed = load_prompt("engine_messages").messages
+
+    # -- sessions -------------------------------------------------------------------------
+    def new_conversation(self, country: str | None = None) -> Conversation:
+        from safety import ConversationRisk
+
+        return Conversation(country=country or self.default_country, risk=ConversationRisk())
+
+    # -- one turn -------------------------------------------------------------------------
+    def respond(self, conversation: Conversation, raw_text: str | bytes | None) -> Reply:
+        done: list[Turn] = []
+        return Reply(self._respond(conversation, raw_text, done), _done=done)
+
+    def _respond(self, conv: Conversation, raw_text, done: list[Turn]) -> Iterator[str]:
+        started = time.perf_counter()
+        cleaned = clean_user_text(raw_text, self.max_message_chars)
+        if cleaned.problem == "empty":
+            text = self.fixed["empty"]
+            yield text
+            done.append(self._record(conv, Turn(cleaned.text, text, "input_error"), started))
+            return
+
+        assessment = self._assess(conv, cleaned.text)
+        if assessment.route:
+            yield from self._crisis(conv, cleaned.text, assessment, started, done)
+            return
+        if cleaned.problem == "too_long":
+            text = self.fixed["too_long"].format(max_chars=f"{self.max_message_chars:,}")
+            yield text
+            turn = Turn(cleaned.text, text, "input_error", safety=assessment.as_dict())
+            done.append(self._record(conv, turn, started))
+            return
+        if self.model is None:
+            text = self.fixed["model_missing"]
+            yield text
+            turn = Turn(cleaned.text, text, "model_error", safety=assessment.as_dict())
+            done.append(self._record(conv, turn, started))
+            return
+        yield from self._listen(conv, cleaned.text, assessment, started, done)
+
+    def _assess(self, conv: Conversation, text: str):
+        from safety import failed_closed
+
+        try:
+            return self.screen.assess_message(text, history=conv.user_texts(), risk=conv.risk)
+        except Exception as exc:  # the screen promises not to raise; fail closed if it does
+            log.error("safety screen raised %s; failing closed", type(exc).__name__)
+            return failed_closed(exc)
+
+    def _crisis(self, conv, text, assessment, started, done) -> Iterator[str]:
+        from safety import crisis_reply
+
+        conv.careful_mode = True
+        reply = crisis_reply(assessment, conv.country)
+        log.warning(
+            "crisis routed: category=%s severity=%s subject=%s error=%s",
+            assessment.category, assessment.severity, assessment.subject, assessment.error,
+        )
+        yield reply.text
+        turn = Turn(
+            text, reply.text, "crisis", safety=assessment.as_dict(),
+            meta={"resources_country": reply.country},
+        )
+        done.append(self._record(conv, turn, started))
+
+    def _model_history(self, conv: Conversation) -> list[Message]:
+        history: list[Message] = []
+        for turn in conv.turns:
+            if turn.kind in _FIXED_KINDS:
+                continue
+            history.append({"role": "user", "content": turn.user_text})
+            history.append({"role": "assistant", "content": turn.reply})
+        return history
+
+    def _check_reply(self, reply: str, user_text: str):
+        from safety import ReplyCheck
+
+        try:
+            return self.screen.check_reply(reply, user_text)
+        except Exception as exc:
+            log.error("output rail raised %s; replacing the reply", type(exc).__name__)
+            return ReplyCheck(ok=False, reason="error", evidence=(type(exc).__name__,))
+
+    def _listen(self, conv, text, assessment, started, done) -> Iterator[str]:
+        system: Message = {"role": "system", "content": self.system_prompt}
+        user: Message = {"role": "user", "content": text}
+        budget = min(self.history_tokens, self.model.identity.context_window)
+        budget -= self.settings.max_new_tokens
+        history = trim_history(
+            self._model_history(conv), system, user, budget, self.model.count_tokens
+        )
+        meta: dict[str, Any] = {"history_messages": len(history)}
+        first_token: float | None = None
+        tokens = 0
+        move = None
+        try:
+            if self.pipeline is not None:
+                planned = self.pipeline.reply(history, text, self.settings)
+                move, tokens = planned.move, planned.tokens
+                meta.update(fallback=planned.fallback, candidates=len(planned.candidates))
+                check = self._check_reply(planned.text, text)
+                reply = planned.text if check.ok else self._replacement(check)
+                for piece in stream_words(reply):
+                    if first_token is None:
+                        first_token = time.perf_counter() - started
+                    yield piece
+            else:
+                reply, check, tokens, first_token = yield from self._stream_screened(
+                    [system, *history, user], text, started
+                )
+        except ModelError as exc:
+            log.error("model failed: %s", type(exc).__name__)
+            message = self.fixed["model_error"]
+            yield ("\n\n" if first_token is not None else "") + message
+            turn = Turn(
+                text, message, "model_error", safety=assessment.as_dict(),
+                meta={**meta, "error": type(exc).__name__,
+                      "timeout": isinstance(exc, ModelTimeoutError)},
+            )
+            done.append(self._record(conv, turn, started))
+            return
+        kind = "listening" if check.ok else "replaced"
+        if not check.ok:
+            log.warning("model reply replaced by the output rail: reason=%s", check.reason)
+        turn = Turn(
+            text, reply, kind, move=move, safety=assessment.as_dict(),
+            output_safety=check.as_dict(), first_token_s=first_token, tokens=tokens,
+            technique=self._code(reply, text), meta=meta,
+        )
+        done.append(self._record(conv, turn, started))
+
+    def _stream_screened(self, messages, user_text, started):
+        """Bare model: release text a sentence at a time, each only after the rail passes it."""
+        shown, pending, tokens = "", "", 0
+        first_token = None
+        for piece in self.model.stream(messages, self.settings):
+            tokens += 1
+            pending += piece
+            if _SENTENCE_END.search(pending):
+                check = self._check_reply(shown + pending, user_text)
+                if not check.ok:
+                    return (yield from self._replace_midway(shown, check, tokens, first_token))
+                if first_token is None:
+                    first_token = time.perf_counter() - started
+                yield pending
+                shown, pending = shown + pending, ""
+        if pending.strip():
+            check = self._check_reply(shown + pending, user_text)
+            if not check.ok:
+                return (yield from self._replace_midway(shown, check, tokens, first_token))
+            if first_token is None:
+                first_token = time.perf_counter() - started
+            yield pending
+            shown += pending
+        check = self._check_reply(shown, user_text)
+        if not shown.strip():
+            shown = self.fixed["replaced"]
+            yield shown
+        return shown.strip(), check, tokens, first_token
+
+    def _replace_midway(self, shown, check, tokens, first_token):
+        replacement = self._replacement(check)
+        yield ("\n\n" if shown else "") + replacement
+        return (shown + ("\n\n" if shown else "") + replacement).strip(), check, tokens, first_token
+
+    def _replacement(self, check) -> str:
+        from safety import safe_replacement_reply
+
+        try:
+            return safe_replacement_reply(check)
+        except Exception:
+            return self.fixed["replaced"]
+
+    def _code(self, reply: str, user_text: str) -> dict | None:
+        if self.coder is None:
+            return None
+        try:
+            return self.coder.code(reply, prompt=user_text).as_dict()
+        except Exception as exc:  # coding is for display and evals; never block a reply
+            log.error("technique coder failed: %s", type(exc).__name__)
+            return None
+
+    def _record(self, conv: Conversation, turn: Turn, started: float) -> Turn:
+        from dataclasses import replace
+
+        turn = replace(turn, latency_s=round(time.perf_counter() - started, 4))
+        conv.turns.append(turn)
+        log.info("turn recorded: kind=%s latency=%.3fs", turn.kind, turn.latency_s)
+        return turn

@@ -1,0 +1,89 @@
+"""Builds the model and the listener from a Config. Heavy imports happen here, not at import time."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from chatbot.config import Config
+from chatbot.models import ChatModel, ModelError
+
+log = logging.getLogger("chatbot.factory")
+
+
+def offline_environment() -> None:
+    """No hub downloads, no telemetry, no analytics: set before transformers or gradio load."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_model(config: Config) -> ChatModel:
+    offline_environment()
+    m = config.model
+    if m.backend == "embedded":
+        from chatbot.backends.embedded import load_embedded_model
+
+        return load_embedded_model(
+            Path(m.cache_dir) if m.cache_dir else None,
+            dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s,
+        )
+    if m.backend == "transformers":
+        from chatbot.backends.transformers_backend import TransformersChatModel
+
+        if not m.name:
+            raise ModelError("model.backend is 'transformers' but model.name is empty")
+        return TransformersChatModel(m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s)
+    if m.backend == "openai":
+        from chatbot.backends.openai_compat import OpenAICompatibleChatModel
+
+        if not (m.base_url and m.name):
+            raise ModelError("model.backend is 'openai' but model.base_url or model.name is empty")
+        return OpenAICompatibleChatModel(
+            m.base_url, m.name, api_key=os.environ.get(m.api_key_env), timeout_s=m.timeout_s
+        )
+    raise ModelError(f"Unknown model backend '{m.backend}'")
+
+
+def build_listener(config: Config, model: ChatModel | None = None, *, load_model: bool = True):
+    """The listener with its screen and coder. If the model cannot load, the listener still
+    works without it: safety routing needs no model."""
+    from chatbot.engine import Listener
+    from safety import SafetyScreen
+
+    problem = None
+    if model is None and load_model:
+        try:
+            model = build_model(config)
+        except ModelError as exc:
+            problem = str(exc)
+            log.error("model unavailable: %s", problem)
+    screen = SafetyScreen(semantic=config.safety.semantic, timeout_s=config.safety.timeout_s)
+    coder = pipeline = None
+    try:
+        from chatbot.coder import TechniqueCoder
+
+        coder = TechniqueCoder.load()
+    except ImportError:
+        coder = None
+    if model is not None and config.listening.pipeline and coder is not None:
+        try:
+            from chatbot.listening import ReflectFirstPipeline
+
+            pipeline = ReflectFirstPipeline(
+                model, coder, candidates=config.listening.candidates,
+                reply_check=lambda text: screen.check_reply(text).ok,
+            )
+        except ImportError:
+            pipeline = None
+    return Listener(
+        model, screen,
+        settings=config.generation_settings(),
+        pipeline=pipeline, coder=coder,
+        history_tokens=config.listening.history_tokens,
+        max_message_chars=config.app.max_message_chars,
+        default_country=config.locale.country,
+        model_problem=problem,
+    )

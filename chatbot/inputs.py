@@ -1,0 +1,37 @@
+"""Making any input safe to handle: bytes, control characters, empty and huge messages."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# C0/C1 controls except tab and newline; also lone surrogates that cannot be encoded.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True)
+class CleanInput:
+    text: str  # what the screen and the model see
+    problem: str | None  # None | "empty" | "too_long"
+    original_chars: int
+
+
+def clean_user_text(raw: str | bytes | None, max_chars: int) -> CleanInput:
+    if raw is None:
+        raw = ""
+    if isinstance(raw, bytes | bytearray):
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    elif not isinstance(raw, str):
+        raw = str(raw)
+    text = _SURROGATE.sub("\ufffd", raw)
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub(" ", text)
+    text = _BLANK_LINES.sub("\n\n", text).strip()
+    if not text or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in text):
+        return CleanInput(text=text, problem="empty", original_chars=len(raw))
+    if len(text) > max_chars:
+        return CleanInput(text=text, problem="too_long", original_chars=len(raw))
+    return CleanInput(text=text, problem=None, original_chars=len(raw))
