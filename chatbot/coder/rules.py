@@ -12,7 +12,7 @@ import yaml
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 PATTERN_FIELDS = (
     "open_invitations", "closed_question_starts", "open_question_starts", "advice",
-    "advice_imperative_starts", "diagnosis", "summary_starts",
+    "advice_imperative_starts", "diagnosis", "summary_starts", "other_phrases",
 )
 
 
@@ -61,6 +61,12 @@ def normalise(sentence: str, rules: Rules) -> str:
             if m and len(s) > m.end():
                 s, changed = s[m.end():], True
     return s
+
+
+def other_hit(sentence: str, rules: Rules) -> RuleHit | None:
+    if rules.any("other_phrases", normalise(sentence, rules)):
+        return RuleHit("other", None, "rule:social")
+    return None
 
 
 def question_hit(sentence: str, rules: Rules) -> RuleHit | None:
