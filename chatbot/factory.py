@@ -42,7 +42,8 @@ def build_model(config: Config) -> ChatModel:
         if not (m.base_url and m.name):
             raise ModelError("model.backend is 'openai' but model.base_url or model.name is empty")
         return OpenAICompatibleChatModel(
-            m.base_url, m.name, api_key=os.environ.get(m.api_key_env), timeout_s=m.timeout_s
+            m.base_url, m.name, api_key=os.environ.get(m.api_key_env), timeout_s=m.timeout_s,
+            context_window=m.context_window,
         )
     raise ModelError(f"Unknown model backend '{m.backend}'")
 
