@@ -1,0 +1,74 @@
+"""Per-session risk that builds up across turns and never resets within the session."""
+
+from __future__ import annotations
+
+from .types import Assessment
+
+
+class ConversationRisk:
+    """One per Conversation; mutable; never shared between sessions.
+
+    Holds only signal ids and counts, never text. Retractions ("jk") do not lower anything.
+    """
+
+    def __init__(self) -> None:
+        self.careful_mode = False
+        self.turns = 0
+        self.routed_turns: list[int] = []
+        self.max_severity = 0
+        self.categories: list[str] = []
+        self.signal_counts: dict[str, int] = {}
+        self.score = 0.0
+        self._last_seen: int | None = None  # id() of the last assessment, so double updates are harmless
+
+    def update(self, assessment: Assessment) -> None:
+        if self._last_seen == id(assessment):
+            return
+        self._last_seen = id(assessment)
+        self.turns += 1
+        for signal in assessment.signals:
+            self.signal_counts[signal] = self.signal_counts.get(signal, 0) + 1
+        self.score = accumulated_score(self.signal_counts)
+        if assessment.route:
+            self.careful_mode = True
+            self.routed_turns.append(self.turns)
+            self.max_severity = max(self.max_severity, assessment.severity)
+            if assessment.category and assessment.category not in self.categories:
+                self.categories.append(assessment.category)
+
+    def has_signal(self, prefix: str) -> bool:
+        return any(s.startswith(prefix) for s in self.signal_counts)
+
+    def as_dict(self) -> dict:
+        return {
+            "careful_mode": self.careful_mode,
+            "turns": self.turns,
+            "routed_turns": list(self.routed_turns),
+            "max_severity": self.max_severity,
+            "categories": list(self.categories),
+            "signals": dict(self.signal_counts),
+            "score": round(self.score, 3),
+        }
+
+
+# Weight per signal family; a signal counts at most twice so one repeated phrase cannot route alone.
+SIGNAL_WEIGHTS = {
+    "hopeless": 1.0,
+    "burden": 1.5,
+    "isolation": 0.5,
+    "goodbye": 2.0,
+    "giving_away": 2.0,
+    "stressor": 0.5,
+    "ending": 1.5,
+    "distress": 0.5,
+    "method_ambiguous": 1.5,
+    "retraction": 0.0,
+}
+
+
+def accumulated_score(signal_counts: dict[str, int]) -> float:
+    total = 0.0
+    for signal, count in signal_counts.items():
+        family = signal.split(".", 1)[0]
+        total += SIGNAL_WEIGHTS.get(family, 0.5) * min(count, 2)
+    return total

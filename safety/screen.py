@@ -1,0 +1,185 @@
+"""SafetyScreen: rules first, then the semantic layer, then conversation-level risk. Fails closed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from .normalize import normalize
+from .output_rail import check_reply as _check_reply
+from .risk import ConversationRisk, accumulated_score
+from .rules import Hit, RuleSet, load_rules, match
+from .types import Assessment, ReplyCheck, failed_closed
+
+log = logging.getLogger("safety")
+
+# Tie-break between categories of equal severity: the most time-critical first.
+CATEGORY_PRIORITY = ("medical_emergency", "suicide", "self_harm", "harm_to_others", "abuse", "eating_disorder")
+ROUTE_SCORE = 4.0  # accumulated signal score that routes a signal-bearing message
+CONTEXT_FAMILIES = ("stressor", "distress", "hopeless", "ending", "burden", "goodbye", "giving_away")
+
+
+class SafetyScreen:
+    """Loads YAML rules now and the semantic layer lazily; stateless per call, safe to share."""
+
+    def __init__(self, semantic: bool = True, timeout_s: float = 2.0) -> None:
+        self.timeout_s = timeout_s
+        self.rules: RuleSet = load_rules()
+        self.use_semantic = semantic
+        self._semantic = None  # SemanticLayer, built on first use
+        self._pool: ThreadPoolExecutor | None = None
+
+    # ---- layers (separate methods so tests can make one fail) ----
+    def _rule_hits(self, normalized: str) -> list[Hit]:
+        return match(normalized, self.rules)
+
+    def semantic_layer(self):
+        if self._semantic is None:
+            from .semantic import SemanticLayer
+
+            self._semantic = SemanticLayer.load()
+        return self._semantic
+
+    def warm_up(self) -> None:
+        """Load the embedder and example index now instead of on the first message."""
+        if self.use_semantic:
+            self.semantic_layer().classify("warm up", careful=False, suppressed=False)
+
+    def _semantic_verdict(self, normalized: str, careful: bool, suppressed: bool, deadline: float):
+        layer = self.semantic_layer()
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimeoutError("no time left for the semantic layer")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety-semantic")
+        future = self._pool.submit(layer.classify, normalized, careful, suppressed)
+        try:
+            return future.result(timeout=remaining)
+        except FutureTimeout as exc:
+            raise TimeoutError("semantic layer timed out") from exc
+
+    # ---- public API ----
+    def assess_message(
+        self, text: str, history: Sequence[str] = (), risk: ConversationRisk | None = None
+    ) -> Assessment:
+        try:
+            if risk is None and history:
+                risk = self._replay(history)
+            assessment = self._assess(text, risk)
+        except Exception as exc:  # fail closed: never pass an unscreened message on
+            log.warning("safety screen failed closed: %s", type(exc).__name__)
+            assessment = failed_closed(exc)
+        if risk is not None:
+            try:
+                risk.update(assessment)
+            except Exception as exc:
+                log.warning("risk update failed: %s", type(exc).__name__)
+                risk.careful_mode = True
+        return assessment
+
+    def check_reply(self, reply: str, user_text: str = "") -> ReplyCheck:
+        try:
+            return _check_reply(reply, user_text, self)
+        except Exception as exc:
+            log.warning("output rail failed closed: %s", type(exc).__name__)
+            return ReplyCheck(ok=False, reason="error", evidence=(f"error:{type(exc).__name__}",))
+
+    # ---- internals ----
+    def _replay(self, history: Sequence[str]) -> ConversationRisk:
+        """Rebuild conversation risk from earlier messages (rules only: cheap, deterministic)."""
+        risk = ConversationRisk()
+        for earlier in history:
+            risk.update(self._assess(earlier, risk, semantic=False))
+        return risk
+
+    def _assess(self, text: str, risk: ConversationRisk | None, semantic: bool | None = None) -> Assessment:
+        if not isinstance(text, str):
+            raise TypeError("message text must be a string")
+        deadline = time.perf_counter() + self.timeout_s
+        normalized = normalize(text)
+        hits = self._rule_hits(normalized)
+        if time.perf_counter() > deadline:
+            raise TimeoutError("rule layer exceeded the time budget")
+        counted = [h for h in hits if h.suppressed_by is None]
+        crisis = [h.rule for h in counted if h.rule.kind == "crisis"]
+        signals = tuple(h.rule.id for h in counted if h.rule.kind == "signal")
+        suppressed = tuple(f"{h.rule.id}~{h.suppressed_by}" for h in hits if h.suppressed_by)
+
+        if crisis:
+            return _from_rules(crisis, signals, suppressed)
+
+        careful = bool(risk and risk.careful_mode)
+        families = {s.split(".", 1)[0] for s in signals}
+        earlier = dict(risk.signal_counts) if risk else {}
+        earlier_families = {s.split(".", 1)[0] for s in earlier}
+
+        # Method-seeking phrased as a plain question routes after a stressor or distress.
+        if "method_ambiguous" in families and (
+            families & set(CONTEXT_FAMILIES) or earlier_families & set(CONTEXT_FAMILIES) or careful
+        ):
+            return _routed("suicide", 3, ("context:method_after_stressor", *signals), signals, suppressed)
+
+        # Build-up across turns: hopelessness, giving things away, "I want it to be over".
+        risky_now = families - {"retraction", "stressor"}
+        if risky_now:
+            combined = dict(earlier)
+            for s in signals:
+                combined[s] = combined.get(s, 0) + 1
+            score = accumulated_score(combined)
+            ends_or_farewell = risky_now & {"ending", "goodbye", "giving_away", "burden"}
+            if score >= ROUTE_SCORE or (careful and ends_or_farewell) or (
+                {"goodbye", "giving_away"} <= (families | earlier_families) and ends_or_farewell
+            ):
+                return _routed("suicide", 1, (f"context:accumulated:{score:.1f}", *signals), signals, suppressed)
+
+        use_semantic = self.use_semantic if semantic is None else semantic
+        if use_semantic:
+            verdict = self._semantic_verdict(normalized, careful, bool(suppressed), deadline)
+            if verdict is not None:
+                return Assessment(
+                    route=True,
+                    category=verdict.category,
+                    severity=verdict.severity,
+                    subject=verdict.subject,
+                    evidence=(f"example:{verdict.example_id}", f"sim:{verdict.similarity:.2f}", *suppressed),
+                    signals=signals,
+                )
+        return Assessment(
+            route=False, category=None, severity=0, subject="self", evidence=suppressed, signals=signals
+        )
+
+
+def _routed(category: str, severity: int, evidence: tuple[str, ...], signals, suppressed) -> Assessment:
+    return Assessment(
+        route=True,
+        category=category,
+        severity=severity,
+        subject="self",
+        evidence=(*evidence, *suppressed),
+        signals=tuple(signals),
+    )
+
+
+def _from_rules(crisis, signals: tuple[str, ...], suppressed: tuple[str, ...]) -> Assessment:
+    """The person's own crisis outranks a third party's; then severity; then time-criticality."""
+    def rank(rule):
+        return (
+            rule.subject == "self",
+            rule.severity,
+            -CATEGORY_PRIORITY.index(rule.category),
+        )
+
+    best = max(crisis, key=rank)
+    immediate = any(r.immediate for r in crisis if r.subject == best.subject)
+    return Assessment(
+        route=True,
+        category=best.category,
+        severity=max(r.severity for r in crisis if r.category == best.category and r.subject == best.subject),
+        subject=best.subject,
+        evidence=tuple(dict.fromkeys(r.id for r in sorted(crisis, key=rank, reverse=True))) + suppressed,
+        immediate_danger=immediate,
+        signals=signals,
+    )
