@@ -1,0 +1,259 @@
+"""Drives every scenario through the app's own Listener and writes one JSONL line per turn.
+
+The run folder holds turns.jsonl (the source of truth), summary.json, report.md and plots;
+everything but turns.jsonl is derived from it (and from safety.jsonl for the safety sets).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from evals.datasets import Scenario, limit_per_set, load_annomi, load_esconv, load_scenario_sets
+from evals.runconfig import RunConfig, RunSection
+
+log = logging.getLogger("evals.runner")
+
+# Fields that measure time; everything else in a turn line must repeat exactly under a seed.
+TIMING_FIELDS = ("latency_s", "first_token_s", "model_s")
+
+
+class CountingModel:
+    """Wraps a ChatModel to count calls and wall time per turn, so a crisis turn can be shown
+    never to have reached the model."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.identity = inner.identity
+        self.calls = 0
+        self.seconds = 0.0
+
+    def stream(self, messages, settings) -> Iterator[str]:
+        self.calls += 1
+        started = time.perf_counter()
+        try:
+            yield from self.inner.stream(messages, settings)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def count_tokens(self, messages) -> int:
+        return self.inner.count_tokens(messages)
+
+    def __getattr__(self, name: str) -> Any:  # tokenizer etc. for callers that need more
+        return getattr(self.inner, name)
+
+
+def seed_everything(seed: int | None) -> None:
+    if seed is None:
+        return
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def collect_scenarios(run: RunSection, scenarios_dir: Path | None = None) -> list[Scenario]:
+    scenarios = load_scenario_sets(run.scenario_sets, scenarios_dir) if run.scenario_sets else []
+    if run.esconv:
+        scenarios += load_esconv(run.esconv)
+    if run.annomi:
+        scenarios += load_annomi(run.annomi, run.annomi_quality)
+    scenarios = limit_per_set(scenarios, run.limit)
+    if run.max_turns:
+        scenarios = [replace(s, turns=s.turns[: run.max_turns]) for s in scenarios]
+    return scenarios
+
+
+def expected_crisis_text(safety: dict, country: str) -> str:
+    """The fixed reply the safety layer prescribes for this assessment."""
+    from safety import crisis_reply
+    from safety.types import Assessment
+
+    known = {f.name for f in fields(Assessment)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in safety.items() if k in known}
+    return crisis_reply(Assessment(**values), country).text
+
+
+def turn_record(scenario: Scenario, index: int, turn, model_calls: int, model_s: float,
+                country: str) -> dict:
+    record = {
+        "set": scenario.set,
+        "scenario": scenario.id,
+        "topic": scenario.topic,
+        "turn": index,
+        "user_text": turn.user_text,
+        "reply": turn.reply,
+        "kind": turn.kind,
+        "move": turn.move,
+        "technique": turn.technique,
+        "safety": turn.safety,
+        "output_safety": turn.output_safety,
+        "tokens": turn.tokens,
+        "model_calls": model_calls,
+        "crisis_check": None,
+        "latency_s": turn.latency_s,
+        "first_token_s": turn.first_token_s,
+        "model_s": round(model_s, 4),
+    }
+    if turn.kind == "crisis":
+        fixed = turn.reply == expected_crisis_text(turn.safety or {}, country)
+        record["crisis_check"] = {
+            "fixed_text": fixed, "model_called": model_calls > 0, "ok": fixed and model_calls == 0
+        }
+    return record
+
+
+def run_scenarios(
+    listener, counting: CountingModel | None, scenarios: Sequence[Scenario], country: str,
+    progress: bool = True,
+) -> Iterator[dict]:
+    from tqdm import tqdm
+
+    total = sum(len(s.turns) for s in scenarios)
+    with tqdm(total=total, desc="turns", unit="turn", disable=not progress, file=sys.stderr) as bar:
+        for scenario in scenarios:
+            conv = listener.new_conversation(country)
+            for index, text in enumerate(scenario.turns):
+                calls = counting.calls if counting else 0
+                seconds = counting.seconds if counting else 0.0
+                turn = listener.respond(conv, text).consume()
+                yield turn_record(
+                    scenario, index, turn,
+                    (counting.calls - calls) if counting else 0,
+                    (counting.seconds - seconds) if counting else 0.0,
+                    conv.country,
+                )
+                bar.update(1)
+
+
+def run_safety_sets(screen, progress: bool = True) -> list[dict] | None:
+    """Per-example screen decisions on evals/data/safety/, via the safety team's evaluator."""
+    try:
+        from evals import safety_eval
+    except ImportError:
+        log.warning("evals.safety_eval is not available; skipping the safety sets")
+        return None
+    return safety_eval.per_example(screen)
+
+
+def new_run_dir(run: RunSection, base: Path | None = None) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    root = Path(base or run.output_dir)
+    folder = root / f"{run.name}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = root / f"{run.name}-{stamp}-{suffix}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def write_jsonl(path: Path, records: Sequence[dict]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.writelines(_line(r) for r in records)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def run(
+    config: RunConfig,
+    out_dir: Path | None = None,
+    *,
+    model=None,
+    listener_factory: Callable | None = None,
+    progress: bool = True,
+    plots: bool = True,
+) -> Path:
+    """Run the config and return the run folder. `model` skips building one (tests pass a fake);
+    `listener_factory(app_config, model)` replaces chatbot.factory.build_listener."""
+    from chatbot.factory import build_listener, build_model, offline_environment
+
+    from evals import report, scorers
+    from evals.provenance import provenance
+
+    offline_environment()
+    app, run_section = config.app_config, config.run
+    started_at = datetime.now(timezone.utc)
+    wall = time.perf_counter()
+    scenarios = collect_scenarios(run_section)
+    if model is None:
+        model = build_model(app)  # an eval without its model is an error, not a fallback
+    seed_everything(run_section.seed)
+    counting = CountingModel(model)
+    listener = (listener_factory or build_listener)(app, counting)
+    folder = Path(out_dir) if out_dir else new_run_dir(run_section)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    turns = []
+    with (folder / "turns.jsonl").open("w", encoding="utf-8") as fh:  # line by line: a long
+        for record in run_scenarios(listener, counting, scenarios, app.locale.country, progress):
+            fh.write(_line(record))  # run shows its progress and keeps what it did
+            fh.flush()
+            turns.append(record)
+    safety_records = None
+    if run_section.safety_sets and "safety" in run_section.metrics:
+        safety_records = run_safety_sets(listener.screen, progress)
+        if safety_records is not None:
+            write_jsonl(folder / "safety.jsonl", safety_records)
+
+    summary = {
+        "run": run_section.name,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "runtime_s": round(time.perf_counter() - wall, 1),
+        "scenarios": len(scenarios),
+        "turns": len(turns),
+        "sets": sorted({s.set for s in scenarios}),
+        "config": config.resolved(),
+        "provenance": provenance(model),
+        "metrics": scorers.score_all(turns, safety_records, run_section.metrics),
+    }
+    summary["provenance"]["torch_threads"] = _torch_threads()
+    summary = scorers.json_safe(summary)
+    (folder / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    report.write_report(folder, summary, turns, plots=plots)
+    return folder
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch else None
+
+
+def rebuild_report(run_dir: str | Path, plots: bool = True) -> Path:
+    """Recompute the metrics from turns.jsonl (and safety.jsonl) and rewrite summary and report:
+    the per-turn file is the source of truth, so a scorer change can be applied to old runs."""
+    from evals import report, scorers
+
+    folder = Path(run_dir)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    turns = read_jsonl(folder / "turns.jsonl")
+    safety_path = folder / "safety.jsonl"
+    safety_records = read_jsonl(safety_path) if safety_path.exists() else None
+    metrics = summary["config"]["run"]["metrics"]
+    summary["metrics"] = scorers.json_safe(scorers.score_all(turns, safety_records, metrics))
+    (folder / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return report.write_report(folder, summary, turns, plots=plots)

@@ -1,0 +1,150 @@
+"""Scorers, report and compare on hand-made turn records (no model, no screen)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evals import compare, report, scorers
+
+
+def turn(scenario, index, reply, kind="listening", code=None, subtype=None, **extra):
+    record = {
+        "set": "s", "scenario": scenario, "topic": "", "turn": index, "user_text": f"u{index}",
+        "reply": reply, "kind": kind, "move": None,
+        "technique": {"code": code, "subtype": subtype, "confidence": 0.9, "evidence": "rule:x"}
+        if code else None,
+        "safety": {"route": kind == "crisis", "error": None}, "output_safety": None,
+        "tokens": 10, "model_calls": 1, "crisis_check": None,
+        "latency_s": 2.0, "first_token_s": 1.0, "model_s": 1.5,
+    }
+    record.update(extra)
+    return record
+
+
+def test_miti_counts_and_ratios_come_from_listening_turns_only():
+    turns = [
+        turn("a", 0, "It sounds heavy.", code="reflection", subtype="complex"),
+        turn("a", 1, "You feel tired.", code="reflection", subtype="simple"),
+        turn("a", 2, "What helps?", code="question", subtype="open"),
+        turn("a", 3, "You should rest.", code="advice"),
+        turn("a", 4, "Please call 988.", kind="crisis", code="information",
+             crisis_check={"fixed_text": True, "model_called": False, "ok": True}),
+    ]
+    miti = scorers.score_miti(turns)
+    assert miti["total"] == 4  # the crisis text is not the listener's technique
+    assert miti["r_to_q"] == 2.0
+    assert miti["pct_complex_reflections"] == 50.0
+    assert miti["pct_open_questions"] == 100.0
+    assert miti["advice_rate"] == 0.25
+    assert miti["ratings"]["r_to_q"] == "good"
+
+
+def test_repetition_flags_replies_that_reuse_earlier_trigrams_in_the_same_conversation():
+    turns = [
+        turn("a", 0, "It sounds like work has been a lot lately."),
+        turn("a", 1, "It sounds like work has been a lot lately."),  # exact repeat
+        turn("a", 2, "Your manager keeps adding projects."),  # new
+        turn("b", 0, "Your manager keeps adding projects."),  # other conversation: not a repeat
+        turn("b", 1, "What would help most right now?"),
+    ]
+    rep = scorers.score_repetition(turns)
+    assert rep["judged_replies"] == 3  # first replies have nothing to repeat
+    assert rep["repetition_rate"] == pytest.approx(1 / 3)
+    assert rep["exact_repeat_rate"] == pytest.approx(1 / 3)
+
+
+def test_crisis_correctness_needs_fixed_text_and_no_model_call():
+    turns = [
+        turn("a", 0, "fixed", kind="crisis", model_calls=0,
+             crisis_check={"fixed_text": True, "model_called": False, "ok": True}),
+        turn("a", 1, "fixed", kind="crisis", model_calls=1,
+             crisis_check={"fixed_text": True, "model_called": True, "ok": False}),
+        turn("b", 0, "other", kind="crisis", model_calls=0,
+             crisis_check={"fixed_text": False, "model_called": False, "ok": False}),
+        turn("b", 1, "a reply"),
+    ]
+    crisis = scorers.score_crisis(turns)
+    assert crisis == {"crisis_turns": 3, "correct": 1, "correct_rate": pytest.approx(1 / 3),
+                      "wrong_text": 1, "model_called": 1}
+
+
+def test_speed_uses_listening_turns_and_time_inside_the_model():
+    turns = [
+        turn("a", 0, "x", tokens=20, model_s=2.0, latency_s=3.0, first_token_s=1.0),
+        turn("a", 1, "y", tokens=40, model_s=2.0, latency_s=5.0, first_token_s=3.0),
+        turn("a", 2, "z", kind="crisis", tokens=None, model_s=0.0, latency_s=0.01,
+             first_token_s=None, model_calls=0),
+    ]
+    speed = scorers.score_speed(turns)
+    assert speed["tokens_per_s"] == 15.0
+    assert speed["latency_s"]["median"] == 4.0
+    assert speed["first_token_s"]["mean"] == 2.0
+    assert speed["crisis_latency_s"]["n"] == 1
+    assert speed["model_calls_per_reply"] == 1.0
+
+
+def test_unbounded_r_to_q_survives_json_and_reaches_the_report():
+    turns = [turn("a", 0, "It sounds heavy.", code="reflection", subtype="complex")]
+    metrics = scorers.score_all(turns, None, ["miti", "length", "speed"])
+    assert metrics["miti"]["r_to_q"] == float("inf")
+    safe = scorers.json_safe(metrics)
+    assert json.loads(json.dumps(safe))["miti"]["r_to_q"] == "inf"
+    assert report.fmt(safe["miti"]["r_to_q"]) == "∞"
+
+
+def fake_summary(name, metrics):
+    return {
+        "run": name, "started_at": "2026-01-01T00:00:00+00:00", "runtime_s": 1.0,
+        "scenarios": 1, "turns": 2, "sets": ["s"],
+        "config": {"generation": {"max_new_tokens": 8, "temperature": 0.7, "top_p": 0.9,
+                                  "do_sample": True, "seed": 0},
+                   "listening": {"pipeline": True, "candidates": 3},
+                   "safety": {"semantic": True}, "run": {"metrics": list(metrics)}},
+        "provenance": {"model": {"backend": "scripted", "name": "m", "dtype": "",
+                                 "weights_sha256": None},
+                       "git": {"commit": "abc", "dirty": False},
+                       "platform": {"python": "3.11", "cpu_count": 2},
+                       "packages": {"torch": "x", "transformers": "y"}},
+        "metrics": metrics,
+    }
+
+
+def test_report_and_plots_are_written(tmp_path):
+    turns = [
+        turn("a", 0, "It sounds heavy.", code="reflection", subtype="complex"),
+        turn("a", 1, "What helps?", code="question", subtype="open", latency_s=4.0),
+    ]
+    metrics = scorers.json_safe(scorers.score_all(turns, None, list(scorers.SCORERS)))
+    summary = fake_summary("demo", metrics)
+    path = report.write_report(tmp_path, summary, turns)
+    text = path.read_text()
+    assert "| R:Q (reflections per question) | 1.00 | fair ≥ 1, good ≥ 2 | fair |" in text
+    assert "It sounds heavy." in text  # a sample exchange
+    for name in report.PLOTS.values():
+        png = tmp_path / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"]({name})" in text
+    assert report.technique_mix(turns)["complex reflection"] == 1
+
+
+def test_compare_lists_metrics_side_by_side_with_differences(tmp_path):
+    a = fake_summary("a", {"miti": {"r_to_q": 1.0, "counts": {"question": 2}},
+                           "speed": {"tokens_per_s": 10.0}})
+    b = fake_summary("b", {"miti": {"r_to_q": "inf", "counts": {"question": 0}},
+                           "speed": {"tokens_per_s": 12.5}})
+    b["config"]["generation"]["temperature"] = 0.2
+    for name, summary in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    table = compare.compare_dirs(tmp_path / "a", tmp_path / "b")
+    lines = table.splitlines()
+    assert "| speed.tokens_per_s | 10 | 12.5 | +2.5 |" in lines
+    assert "| miti.r_to_q | 1 | ∞ | – |" in lines
+    assert "| miti.counts.question | 2 | 0 | -2 |" in lines
+    assert lines.index("| miti.r_to_q | 1 | ∞ | – |") < lines.index(
+        "| speed.tokens_per_s | 10 | 12.5 | +2.5 |")  # headline metrics first
+    assert "generation.temperature: 0.7 → 0.2" in table
+    with pytest.raises(compare.CompareError, match="summary.json"):
+        compare.compare_dirs(tmp_path / "a", tmp_path / "nope")
