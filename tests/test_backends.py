@@ -81,3 +81,14 @@ def test_model_failure_mid_stream_surfaces_as_model_error(tiny, monkeypatch):
     monkeypatch.setattr(tiny.model, "generate", broken_generate)
     with pytest.raises(ModelError):
         list(tiny.stream(MESSAGES, GREEDY))
+
+
+def test_system_prompt_cache_gives_the_same_text_and_is_reused(tiny_model_dir):
+    cached = TransformersChatModel(tiny_model_dir, dtype="float32", prefix_cache=True)
+    plain = TransformersChatModel(tiny_model_dir, dtype="float32", prefix_cache=False)
+    first = complete(cached, MESSAGES, GREEDY)
+    assert first == complete(plain, MESSAGES, GREEDY)
+    assert len(cached._prefix_caches) == 1
+    follow_up = [*MESSAGES, {"role": "assistant", "content": first}, {"role": "user", "content": "so tired"}]
+    assert complete(cached, follow_up, GREEDY) == complete(plain, follow_up, GREEDY)
+    assert len(cached._prefix_caches) == 1  # same system prompt, same cache

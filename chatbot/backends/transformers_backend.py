@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -57,6 +59,7 @@ class TransformersChatModel:
         threads: int | None = None,
         timeout_s: float = 60.0,
         identity: ModelIdentity | None = None,
+        prefix_cache: bool = True,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -85,6 +88,9 @@ class TransformersChatModel:
         self.model.eval()
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
+        # KV caches of system prompts already seen: the fixed prefix is computed once, not per turn.
+        self.use_prefix_cache = prefix_cache
+        self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self.identity = identity or ModelIdentity(
             backend="transformers",
             name=name_or_path,
@@ -101,6 +107,32 @@ class TransformersChatModel:
         return self.tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
+
+    def _prefix_cache_for(self, messages: Sequence[Message], input_ids):
+        """A private copy of the KV cache for the system message, if the prompt starts with it."""
+        if not self.use_prefix_cache or not messages or messages[0]["role"] != "system":
+            return None
+        prefix = self.tokenizer.apply_chat_template(
+            [messages[0]], add_generation_prompt=False, return_tensors="pt", return_dict=True
+        )["input_ids"]
+        n = prefix.shape[-1]
+        if n >= input_ids.shape[-1] or not bool((input_ids[0, :n] == prefix[0]).all()):
+            return None
+        key = tuple(prefix[0].tolist())
+        cache = self._prefix_caches.get(key)
+        if cache is None:
+            import torch
+            from transformers import DynamicCache
+
+            with torch.inference_mode():
+                cache = self.model(
+                    input_ids=prefix, past_key_values=DynamicCache(), use_cache=True
+                ).past_key_values
+            self._prefix_caches[key] = cache
+            while len(self._prefix_caches) > 8:
+                self._prefix_caches.popitem(last=False)
+        self._prefix_caches.move_to_end(key)
+        return copy.deepcopy(cache)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return int(self._encode(messages)["input_ids"].shape[-1])
@@ -138,8 +170,10 @@ class TransformersChatModel:
                 with self._lock, torch.inference_mode():
                     if settings.seed is not None:
                         torch.manual_seed(settings.seed)
+                    cache = self._prefix_cache_for(messages, inputs["input_ids"])
                     self.model.generate(
                         **inputs,
+                        **({"cache": cache} if cache is not None else {}),
                         streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
                         **self._generate_kwargs(settings),
