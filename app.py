@@ -1,0 +1,141 @@
+"""The web app: `python app.py` serves a private reflective-listening chat on 127.0.0.1.
+
+Thin on purpose: the engine, safety screen and technique coder live in their packages; what each
+control does is in chatbot/webui/handlers.py. The model is built only under __main__.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chatbot.factory import offline_environment
+
+offline_environment()  # no analytics, no hub: before gradio is imported
+import gradio as gr  # noqa: E402
+
+from chatbot.webui.handlers import ChatHandlers, cleanup_session  # noqa: E402
+from chatbot.webui.render import load_texts, status_html  # noqa: E402
+from chatbot.webui.theme import CSS, make_theme  # noqa: E402
+
+# The chat log is Gradio's role="log" aria-live region; marking it busy while a reply streams
+# lets screen readers announce the reply once, when it is complete.
+_BUSY = "() => {{ document.querySelector('#chat-log [role=log]')?.setAttribute('aria-busy', '{}'); }}"
+BUSY_ON, BUSY_OFF = _BUSY.format("true"), _BUSY.format("false")
+SHOW_HELP = "() => { document.getElementById('help-panel')?.scrollIntoView({block: 'start'}); }"
+
+
+def style() -> dict[str, Any]:
+    """Theme and CSS, which Gradio 6 takes in launch()."""
+    return {"theme": make_theme(), "css": CSS}
+
+
+def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] = time.time,
+              export_root: str | None = None) -> gr.Blocks:
+    from safety import list_countries
+
+    if config is None:
+        from chatbot.config import Config
+
+        config = Config()
+    texts = load_texts()
+    h = ChatHandlers(listener, clock=clock, texts=texts, export_root=export_root)
+    country = h.country_code(config.locale.country)
+
+    def fresh_session():  # a plain function: gr.State calls it once per browser session
+        return h.new_session(country)
+
+    with gr.Blocks(title=texts["title"], analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+        session = gr.State(fresh_session, delete_callback=cleanup_session)
+        with gr.Row(equal_height=True):
+            gr.Markdown(f"# {texts['title']}")
+            help_btn = gr.Button(texts["help_button"], elem_id="get-help", scale=0, min_width=180)
+        gr.Markdown(texts["disclosure"], elem_id="disclosure")
+        help_panel = gr.HTML(visible=False, elem_id="help-panel")
+        chatbot = gr.Chatbot(
+            value=[{"role": "assistant", "content": texts["first_message"]}],
+            elem_id="chat-log", label="Conversation", height=420, feedback_options=None,
+            allow_tags=False, sanitize_html=True, latex_delimiters=[], buttons=["copy"],
+        )
+        status = gr.HTML(status_html(""), elem_id="reply-status")
+        with gr.Row():
+            msg = gr.Textbox(label="Your message", placeholder="Type here; Enter sends, "
+                             "Shift+Enter starts a new line", lines=2, scale=5, elem_id="message")
+            send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+            stop_btn = gr.Button("Stop", scale=1, elem_id="stop")
+        with gr.Row():
+            retry_btn = gr.Button("Retry", size="sm", elem_id="retry")
+            undo_btn = gr.Button("Undo", size="sm", elem_id="undo")
+            delete_btn = gr.Button(texts["delete_button"], size="sm", elem_id="delete")
+            export_btn = gr.Button(texts["export_button"], size="sm", elem_id="export")
+        files = gr.File(label="Transcript", file_count="multiple", visible=False,
+                        interactive=False, elem_id="export-files")
+        with gr.Row():
+            countries = [(f"{name} ({code})", code) for code, name in list_countries()]
+            country_dd = gr.Dropdown(countries, value=country, label=texts["country_label"],
+                                     elem_id="country")
+            demo_toggle = gr.Checkbox(label=texts["demo_label"], value=False, elem_id="demo-toggle")
+        with gr.Column(visible=False, elem_id="demo-panel") as demo_col:
+            gr.Markdown(texts["demo_intro"])
+            miti = gr.HTML(elem_id="miti-panel")
+            practice = gr.Textbox(label=texts["practice_label"], lines=2, elem_id="practice")
+            practice_btn = gr.Button(texts["practice_button"], size="sm", elem_id="practice-code")
+            practice_out = gr.HTML(elem_id="practice-result")
+        gr.Markdown(" ".join([texts["export_note"], texts["delete_note"], texts["queue_note"]]),
+                    elem_id="notes")
+
+        # Replies: one generation at a time per config; the next person sees a queue position.
+        generation = {"concurrency_limit": config.app.concurrency_limit,
+                      "concurrency_id": "generation"}
+        chat_out = [msg, chatbot, help_panel, miti, status, session]
+        view_out = [chatbot, help_panel, miti, status, session]
+        streams = [
+            msg.submit(h.send, [msg, session], chat_out, **generation),
+            send_btn.click(h.send, [msg, session], chat_out, **generation),
+            retry_btn.click(h.retry, [session], view_out, **generation),
+        ]
+        for trigger in (msg.submit, send_btn.click, retry_btn.click, stop_btn.click):
+            trigger(None, js=BUSY_ON if trigger != stop_btn.click else BUSY_OFF)
+        for event in streams:
+            event.then(None, js=BUSY_OFF)
+        stop_btn.click(h.stopped, [session], chat_out, cancels=streams)
+        undo_btn.click(h.undo, [session], view_out)
+        delete_btn.click(h.delete, [session, files], [*view_out[:-1], files, session])
+        export_btn.click(h.export, [session], [files, session])
+        help_btn.click(h.open_help, [session], [help_panel, session]).then(None, js=SHOW_HELP)
+        country_dd.change(h.set_country, [country_dd, session], [help_panel, session])
+        demo_toggle.change(h.set_demo, [demo_toggle, session], [chatbot, demo_col, miti, session])
+        practice_btn.click(h.practice, [practice, session], practice_out)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    from chatbot.cli import add_config_arguments, config_from_args
+    from chatbot.config import ConfigError
+
+    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__)
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from chatbot.factory import build_listener
+
+    print("Loading the model...", file=sys.stderr, flush=True)
+    listener = build_listener(config)
+    if listener.model is None:
+        print(f"warning: {listener.model_problem}", file=sys.stderr)
+    demo = build_app(listener, config)
+    demo.queue(default_concurrency_limit=config.app.concurrency_limit)
+    demo.launch(server_name=config.app.host, server_port=config.app.port, ssr_mode=False,
+                show_error=False, pwa=False, mcp_server=False, **style())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""What each control does. Plain methods over a Session, so tests can call them without a browser.
+
+Each method returns values in the order its event in app.py lists its outputs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from chatbot.factory import offline_environment
+from chatbot.webui import render
+from chatbot.webui.session import (
+    Session,
+    delete_exports,
+    delete_session,
+    new_session,
+    remind_if_due,
+)
+
+offline_environment()  # before gradio is imported anywhere
+import gradio as gr  # noqa: E402
+
+
+def _miti_summary(session: Session) -> dict | None:
+    coded = [t.technique for t in session.conversation.turns if t.technique]
+    try:
+        from chatbot.coder import Code, miti_summary
+    except ImportError:
+        return None
+    keys = ("code", "subtype", "confidence", "evidence")
+    return miti_summary(Code(**{k: d.get(k) for k in keys}) for d in coded)
+
+
+class ChatHandlers:
+    def __init__(
+        self,
+        listener: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        texts: dict | None = None,
+        directory: Any = None,
+        export_root: str | None = None,
+    ) -> None:
+        self.listener = listener
+        self.clock = clock
+        self.texts = texts or render.load_texts()
+        if directory is None:
+            from safety import load_resources
+
+            directory = load_resources()
+        self.directory = directory
+        self.export_root = export_root
+
+    # -- session -----------------------------------------------------------------------------
+    def new_session(self, country: str | None = None) -> Session:
+        conversation = self.listener.new_conversation(country)
+        return new_session(conversation, self.clock(), self.texts["first_message"])
+
+    def country_code(self, code: str | None) -> str:
+        return self.directory.country(code or "")[0]
+
+    # -- views -------------------------------------------------------------------------------
+    def messages(self, session: Session) -> list[dict]:
+        return render.chat_messages(
+            session.conversation.turns, session.notices, session.demo, self.texts
+        )
+
+    def help_update(self, session: Session):
+        html = render.help_panel_html(self.directory, session.conversation.country, self.texts)
+        return gr.update(value=html, visible=session.show_help)
+
+    def miti_html(self, session: Session) -> str:
+        return render.miti_panel_html(_miti_summary(session))
+
+    def view(self, session: Session, status: str = "") -> tuple:
+        """(chat messages, help panel, MITI panel, status region)."""
+        return (self.messages(session), self.help_update(session), self.miti_html(session),
+                render.status_html(status))
+
+    # -- chat --------------------------------------------------------------------------------
+    def _stream(self, session: Session, text: str) -> Iterator[tuple]:
+        """Yield the growing reply; closing this generator (Stop) closes the model stream."""
+        remind_if_due(session, self.clock(), self.texts["reminder"])
+        session.pending = text
+        before = self.messages(session)
+        user = {"role": "user", "content": render.as_plain_text(text or "")}
+        quiet = (gr.skip(), gr.skip(), render.status_html(""))  # panels change only at the end
+        yield (before + [user], *quiet)
+        reply = self.listener.respond(session.conversation, text)
+        pieces = iter(reply)
+        shown = ""
+        try:
+            for piece in pieces:
+                shown += piece
+                bubble = {"role": "assistant", "content": render.as_plain_text(shown)}
+                yield (before + [user, bubble], *quiet)
+        finally:
+            pieces.close()
+        session.pending = None
+        yield self.view(session, self.texts["reply_done"])
+
+    def send(self, text: str, session: Session) -> Iterator[tuple]:
+        """Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+        for view in self._stream(session, text):
+            yield ("", *view, session)
+
+    def retry(self, session: Session) -> Iterator[tuple]:
+        """Send the last message again in place of its reply. Outputs as `undo`."""
+        last = session.conversation.undo()
+        if last is None:
+            yield (*self.view(session), session)
+            return
+        for view in self._stream(session, last.user_text):
+            yield (*view, session)
+
+    def stopped(self, session: Session) -> tuple:
+        """After Stop: the unfinished reply is not kept; the message goes back in the box.
+        Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+        text, session.pending = session.pending, None
+        box = gr.update(value=text) if text is not None else gr.update()
+        status = self.texts["reply_stopped"] if text is not None else ""
+        return (box, *self.view(session, status), session)
+
+    def undo(self, session: Session) -> tuple:
+        """Outputs: chatbot, help panel, MITI panel, status, session."""
+        session.conversation.undo()
+        return (*self.view(session), session)
+
+    def delete(self, session: Session, served_files: list[str] | None = None) -> tuple:
+        """Outputs: chatbot, help panel, MITI panel, status, export files, session."""
+        delete_session(session, self.clock(), self.texts["first_message"])
+        _remove_served_copies(served_files)
+        return (*self.view(session), gr.update(value=None, visible=False), session)
+
+    # -- help --------------------------------------------------------------------------------
+    def open_help(self, session: Session) -> tuple:
+        """Outputs: help panel, session."""
+        session.help_open = True
+        return self.help_update(session), session
+
+    def set_country(self, code: str, session: Session) -> tuple:
+        """Outputs: help panel, session. Later crisis replies use the new country too."""
+        session.conversation.country = self.country_code(code)
+        return self.help_update(session), session
+
+    # -- demo mode ---------------------------------------------------------------------------
+    def set_demo(self, on: bool, session: Session) -> tuple:
+        """Outputs: chatbot, demo column, MITI panel, session."""
+        session.demo = bool(on)
+        return (self.messages(session), gr.update(visible=session.demo), self.miti_html(session),
+                session)
+
+    def practice(self, text: str, session: Session) -> str:
+        coder = getattr(self.listener, "coder", None)
+        if coder is None:
+            return f"<p>{render._e(self.texts['practice_no_coder'])}</p>"
+        if not (text or "").strip():
+            return "<p>Type a reply to see how it is coded.</p>"
+        turns = session.conversation.turns
+        prompt = turns[-1].user_text if turns else None
+        return render.practice_html(coder.code(text, prompt=prompt))
+
+    # -- export ------------------------------------------------------------------------------
+    def transcript(self, session: Session) -> dict:
+        from chatbot.transcript import transcript_data
+
+        model = getattr(self.listener, "model", None)
+        identity = model.identity.as_dict() if model is not None else None
+        extra = {"pipeline": getattr(self.listener, "pipeline", None) is not None,
+                 "history_tokens": getattr(self.listener, "history_tokens", None)}
+        return transcript_data(
+            session.conversation, model=identity, settings=asdict(self.listener.settings),
+            exported_at=self.clock(), started_at=session.started_at,
+            disclosures=[n.as_dict() for n in session.notices], extra_settings=extra,
+        )
+
+    def export(self, session: Session) -> tuple:
+        """Outputs: export files, session. Writes only now, into this session's own folder."""
+        from chatbot.transcript import export_session
+
+        if session.export_dir is None:
+            session.export_dir = tempfile.mkdtemp(prefix="listener-export-", dir=self.export_root)
+        md, js = export_session(self.transcript(session), session.export_dir)
+        return gr.update(value=[str(md), str(js)], visible=True), session
+
+
+def _remove_served_copies(paths: list[str] | None) -> None:
+    """Gradio serves downloads from copies in its own temp folder; remove ours there too."""
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder()).resolve()
+    for raw in paths or []:
+        path = Path(raw).resolve()
+        if root in path.parents and path.suffix in {".md", ".json"}:
+            path.unlink(missing_ok=True)
+
+
+def cleanup_session(session: Session | None) -> None:
+    """gr.State delete callback: when Gradio drops a closed session, drop its exports too."""
+    delete_exports(session)

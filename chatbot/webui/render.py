@@ -1,0 +1,147 @@
+"""Pure functions from session data to what the page shows (chat messages, panels as HTML)."""
+
+from __future__ import annotations
+
+import functools
+import html
+import math
+import re
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from chatbot.conversation import Turn
+
+# Markdown punctuation in people's (and the model's) words is shown, never interpreted: no
+# images or links from typed text, no raw HTML. Crisis replies are reviewed Markdown.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+_TRUSTED_MARKDOWN_KINDS = {"crisis"}
+
+
+@functools.lru_cache(maxsize=1)
+def load_texts() -> dict[str, str]:
+    text = resources.files("chatbot.webui").joinpath("texts.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def as_plain_text(text: str) -> str:
+    """Markdown that displays `text` literally: HTML-escaped and Markdown-escaped."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def reply_markdown(turn: Turn) -> str:
+    return turn.reply if turn.kind in _TRUSTED_MARKDOWN_KINDS else as_plain_text(turn.reply)
+
+
+def technique_label(technique: dict | None) -> str | None:
+    if not technique:
+        return None
+    try:
+        from chatbot.coder import Code
+
+        return Code(**{k: technique.get(k) for k in ("code", "subtype", "confidence", "evidence")}).label
+    except (ImportError, TypeError, ValueError):
+        code = str(technique.get("code", "other"))
+        sub = technique.get("subtype")
+        return f"{sub.capitalize()} {code}" if sub else code.capitalize()
+
+
+def technique_line(turn: Turn, texts: dict) -> str | None:
+    if turn.kind == "crisis":
+        label = texts["crisis_technique"]
+    else:
+        label = technique_label(turn.technique)
+    return f"*{texts['technique_prefix']} {label}*" if label else None
+
+
+def assistant_markdown(turn: Turn, demo: bool, texts: dict) -> str:
+    body = reply_markdown(turn)
+    line = technique_line(turn, texts) if demo else None
+    return f"{body}\n\n{line}" if line else body
+
+
+def chat_messages(turns: list[Turn], notices: list, demo: bool, texts: dict) -> list[dict]:
+    """Role/content messages for gr.Chatbot: disclosures where they were shown, then turns."""
+    out: list[dict] = []
+    by_turn: dict[int, list[str]] = {}
+    for notice in notices:
+        by_turn.setdefault(min(notice.before_turn, len(turns)), []).append(notice.text)
+    for i in range(len(turns) + 1):
+        for text in by_turn.get(i, []):
+            out.append({"role": "assistant", "content": text})
+        if i < len(turns):
+            out.append({"role": "user", "content": as_plain_text(turns[i].user_text)})
+            out.append({"role": "assistant", "content": assistant_markdown(turns[i], demo, texts)})
+    return out
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def help_panel_html(directory: Any, country_code: str, texts: dict) -> str:
+    """The human resources for one country, emergency number first."""
+    key, country = directory.country(country_code)
+    items = []
+    for r in country.resources:
+        hours = r.hours if r.hours and r.hours not in r.display else None
+        extra = [x for x in (hours, f"for {r.audience}" if r.audience else None) if x]
+        if not r.verified:
+            extra.append("not confirmed from a source here")
+        detail = f' <span class="help-extra">({_e("; ".join(extra))})</span>' if extra else ""
+        items.append(f"<li><strong>{_e(r.name)}</strong>: {_e(r.display)}{detail}</li>")
+    return (
+        '<section class="help-panel" role="region" aria-labelledby="help-heading">'
+        f'<h2 id="help-heading">{_e(texts["help_heading"])}: {_e(country.name)}</h2>'
+        f'<p>{_e(texts["help_intro"])}</p>'
+        f'<p class="help-emergency"><strong>{_e(texts["emergency_label"])}: '
+        f'{_e(country.emergency.number)}</strong></p>'
+        f'<ul class="help-list">{"".join(items)}</ul>'
+        f'<p class="help-country" data-country="{_e(key)}"></p>'
+        "</section>"
+    )
+
+
+def _fmt(value: Any, suffix: str = "") -> str:
+    if value is None or value == "inf" or (isinstance(value, float) and math.isinf(value)):
+        return "no questions yet" if value is not None else "n/a"
+    return f"{value:.1f}{suffix}"
+
+
+def miti_panel_html(summary: dict | None) -> str:
+    """The session's counts against MITI 4.2.1 thresholds; `summary` from coder.miti_summary."""
+    if not summary or not summary.get("total"):
+        return '<div class="miti-panel"><p>No coded listener replies yet.</p></div>'
+    ratings = summary["ratings"]
+    rows = [
+        ("Reflection : question", _fmt(summary["r_to_q"]), ratings["r_to_q"], "≥ 1 fair, ≥ 2 good"),
+        ("Complex reflections", _fmt(summary["pct_complex_reflections"], " %"),
+         ratings["pct_complex_reflections"], "≥ 40 % fair, ≥ 50 % good"),
+    ]
+    body = "".join(
+        f'<tr><th scope="row">{_e(name)}</th><td>{_e(value)}</td>'
+        f'<td class="rating rating-{_e((rating or "na").replace(" ", "-"))}">{_e(rating or "n/a")}'
+        f"</td><td>{_e(threshold)}</td></tr>"
+        for name, value, rating, threshold in rows
+    )
+    counts = ", ".join(f"{_e(k)} {v}" for k, v in summary["counts"].items() if v)
+    return (
+        '<div class="miti-panel"><table><caption>Session techniques (MITI 4.2.1)</caption>'
+        '<thead><tr><th scope="col">Measure</th><th scope="col">Value</th>'
+        '<th scope="col">Rating</th><th scope="col">Thresholds</th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+        f'<p class="miti-counts">{summary["total"]} coded replies: {counts}</p></div>'
+    )
+
+
+def practice_html(code: Any) -> str:
+    return (
+        f'<p class="practice-result">Coded as <strong>{_e(code.label)}</strong> '
+        f"(confidence {code.confidence:.2f}, {_e(code.evidence)})</p>"
+    )
+
+
+def status_html(text: str) -> str:
+    """A polite live region: screen readers hear this once a reply is complete."""
+    return f'<p class="sr-only" role="status" aria-live="polite">{_e(text)}</p>'

@@ -1,0 +1,274 @@
+"""The web app's behaviour without a browser: handlers over a real listener, screen and coder
+(scripted model), and the pure rendering functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from chatbot.conversation import Conversation, Turn
+from chatbot.webui import render
+from chatbot.webui.session import REDISCLOSE_AFTER_S, delete_session, new_session, remind_if_due
+from conftest import ScriptedModel
+
+TEXTS = render.load_texts()
+WORK = "Work has been really stressful lately and I can't sleep."
+CRISIS = "I want to kill myself tonight"
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ClosableModel(ScriptedModel):
+    """Records whether a reply's stream was closed before it finished."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.closed_early = 0
+
+    def stream(self, messages, settings):
+        finished = False
+        try:
+            yield from super().stream(messages, settings)
+            finished = True
+        finally:
+            if not finished:
+                self.closed_early += 1
+
+
+@pytest.fixture(scope="module")
+def listener():
+    from chatbot.config import load_config
+    from chatbot.factory import build_listener
+
+    # the bare-model path, so scripted replies map one-to-one onto turns
+    config = load_config(overrides=["listening.pipeline=false"])
+    return build_listener(config, model=ClosableModel())
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def handlers(listener, clock, tmp_path):
+    from chatbot.webui.handlers import ChatHandlers
+
+    listener.model.queue.clear()
+    return ChatHandlers(listener, clock=clock, export_root=str(tmp_path))
+
+
+def run(gen):
+    return list(gen)
+
+
+# -- pure rendering ------------------------------------------------------------------------------
+def test_plain_text_escapes_html_and_markdown():
+    shown = render.as_plain_text('<img src=x onerror="alert(1)"> ![a](http://example.com/x.png)')
+    assert "<" not in shown and ">" not in shown
+    assert "\\!\\[a\\]\\(http://example\\.com/x\\.png\\)" in shown
+
+
+def test_chat_messages_interleave_disclosures_and_label_techniques_in_demo_mode():
+    technique = {"code": "question", "subtype": "open", "confidence": 0.9, "evidence": "rule:x"}
+    turns = [Turn("hi *there*", "What brings you here?", "listening", technique=technique),
+             Turn("I want to die", "**Call 988**", "crisis")]
+    notices = [SimpleNamespace(before_turn=0, text="first"), SimpleNamespace(before_turn=1, text="again")]
+    plain = render.chat_messages(turns, notices, False, TEXTS)
+    assert [m["content"] for m in plain] == [
+        "first", "hi \\*there\\*", "What brings you here?", "again", "I want to die", "**Call 988**"]
+    demo = render.chat_messages(turns, notices, True, TEXTS)
+    assert demo[2]["content"].endswith("*Technique: Open question*")
+    assert "fixed crisis reply" in demo[5]["content"]
+
+
+def test_help_panel_puts_emergency_first_escapes_and_falls_back():
+    from safety import load_resources
+
+    directory = load_resources()
+    uk = render.help_panel_html(directory, "UK", TEXTS)
+    assert uk.index("999") < uk.index("Samaritans")
+    assert 'data-country="INTL"' in render.help_panel_html(directory, "ZZ", TEXTS)
+    res = SimpleNamespace(name="<b>x</b>", display="call", hours=None, audience=None, verified=True)
+    country = SimpleNamespace(name="Test", emergency=SimpleNamespace(number="112"), resources=[res])
+    fake = SimpleNamespace(country=lambda code: ("T", country))
+    assert "<b>x</b>" not in render.help_panel_html(fake, "T", TEXTS)
+
+
+def test_miti_panel_rates_against_thresholds():
+    from chatbot.coder import Code, miti_summary
+
+    codes = [Code("reflection", "complex", 1, "t"), Code("reflection", "simple", 1, "t"),
+             Code("question", "open", 1, "t")]
+    html = render.miti_panel_html(miti_summary(codes))
+    assert "<td>2.0</td>" in html and "<td>50.0 %</td>" in html
+    assert html.count("rating-good") == 2
+    low = render.miti_panel_html(miti_summary([Code("question", "open", 1, "t")]))
+    assert "<td>0.0</td>" in low and "below fair" in low
+
+
+# -- session rules -------------------------------------------------------------------------------
+def test_disclosure_is_repeated_every_three_hours():
+    session = new_session(Conversation(), 0.0, "first")
+    assert not remind_if_due(session, REDISCLOSE_AFTER_S - 1, "again")
+    assert remind_if_due(session, REDISCLOSE_AFTER_S, "again")
+    assert not remind_if_due(session, REDISCLOSE_AFTER_S + 60, "again")
+    assert remind_if_due(session, 2 * REDISCLOSE_AFTER_S, "again")
+    assert [n.text for n in session.notices] == ["first", "again", "again"]
+
+
+def test_reminder_appears_in_the_chat_after_three_hours_of_use(handlers, clock):
+    session = handlers.new_session()
+    run(handlers.send(WORK, session))
+    clock.now += 2 * 3600
+    run(handlers.send("Still here.", session))
+    assert sum(m["content"] == TEXTS["reminder"] for m in handlers.messages(session)) == 0
+    clock.now += 3600
+    final = run(handlers.send("And again.", session))[-1]
+    contents = [m["content"] for m in final[1]]
+    assert contents.count(TEXTS["reminder"]) == 1
+    assert contents.index(TEXTS["reminder"]) == len(contents) - 3  # just before the new turn
+
+
+# -- chat ----------------------------------------------------------------------------------------
+def test_send_streams_a_growing_reply_then_announces_it(handlers, listener):
+    listener.model.enqueue("That sounds exhausting. Work follows you into the night. What keeps you up?")
+    session = handlers.new_session()
+    outputs = run(handlers.send(WORK, session))
+    assert all(out[0] == "" for out in outputs)  # the box is emptied
+    bubbles = [out[1][-1]["content"] for out in outputs[1:-1]]
+    assert len(bubbles) >= 2 and all(len(a) < len(b) for a, b in zip(bubbles, bubbles[1:]))
+    assert TEXTS["reply_done"] in outputs[-1][4]
+    assert session.conversation.turns[-1].kind == "listening"
+
+
+def test_stop_closes_the_model_stream_and_gives_the_message_back(handlers, listener):
+    listener.model.enqueue("First sentence here. Second sentence here. Third one.")
+    session = handlers.new_session()
+    before = listener.model.closed_early
+    gen = handlers.send(WORK, session)
+    next(gen), next(gen)  # the user bubble, then the first streamed sentence
+    gen.close()
+    assert listener.model.closed_early == before + 1
+    box, messages, *_ = handlers.stopped(session)
+    assert box["value"] == WORK
+    assert session.conversation.turns == [] and messages[-1]["content"] == TEXTS["first_message"]
+
+
+def test_crisis_shows_a_help_panel_that_stays_for_the_session(handlers, listener):
+    session = handlers.new_session("US")
+    first = run(handlers.send(WORK, session))[-1]
+    assert first[2]["visible"] is False
+    calls = len(listener.model.calls)
+    out = run(handlers.send(CRISIS, session))[-1]
+    assert len(listener.model.calls) == calls  # the model never writes a crisis reply
+    assert out[2]["visible"] is True and "911" in out[2]["value"]
+    assert session.conversation.turns[-1].kind == "crisis"
+    assert handlers.undo(session)[1]["visible"] is True
+    assert handlers.delete(session)[1]["visible"] is True
+    panel, _ = handlers.set_country("UK", session)
+    assert panel["visible"] is True and "999" in panel["value"] and "911" not in panel["value"]
+    assert session.conversation.country == "UK"
+
+
+def test_get_help_opens_the_panel_without_a_crisis(handlers):
+    session = handlers.new_session("FR")
+    panel, _ = handlers.open_help(session)
+    assert panel["visible"] is True and "3114" in panel["value"]
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("", "input_error"),
+    ("\x00\x01\x02", "input_error"),
+    ("word " * 2000, "input_error"),
+])
+def test_input_problems_come_back_as_engine_messages(handlers, listener, text, kind):
+    session = handlers.new_session()
+    calls = len(listener.model.calls)
+    final = run(handlers.send(text, session))[-1]
+    turn = session.conversation.turns[-1]
+    assert turn.kind == kind and final[1][-1]["content"] == render.as_plain_text(turn.reply)
+    assert len(listener.model.calls) == calls
+
+
+def test_html_in_a_message_is_shown_as_text(handlers):
+    session = handlers.new_session()
+    final = run(handlers.send("<script>alert(1)</script> work is <b>hard</b>", session))[-1]
+    user = final[1][-2]["content"]
+    assert "<script>" not in user and "&lt;script&gt;" in user
+
+
+def test_retry_sends_the_last_message_again_in_place(handlers, listener):
+    listener.model.enqueue("First try.", "Second try.")
+    session = handlers.new_session()
+    run(handlers.send(WORK, session))
+    final = run(handlers.retry(session))[-1]
+    assert [t.reply for t in session.conversation.turns] == ["Second try."]
+    assert listener.model.calls[-1][-1] == {"role": "user", "content": WORK}
+    assert final[0][-1]["content"] == "Second try\\."
+
+
+def test_undo_removes_the_last_turn(handlers):
+    session = handlers.new_session()
+    run(handlers.send(WORK, session))
+    run(handlers.send("Another thing.", session))
+    messages, *_ = handlers.undo(session)
+    assert len(session.conversation.turns) == 1
+    assert messages[-2]["content"] == render.as_plain_text(WORK)
+
+
+def test_demo_mode_labels_replies_and_codes_a_practice_reply(handlers, listener):
+    listener.model.enqueue("What would help you rest?")
+    session = handlers.new_session()
+    run(handlers.send(WORK, session))
+    messages, column, miti, _ = handlers.set_demo(True, session)
+    assert column["visible"] is True
+    assert messages[-1]["content"].endswith("*Technique: Open question*")
+    assert "Reflection : question" in miti
+    result = handlers.practice("It sounds like you're worn out and worried about your job.", session)
+    assert "Coded as <strong>" in result and "reflection" in result.lower()
+    messages, column, *_ = handlers.set_demo(False, session)
+    assert column["visible"] is False and "Technique:" not in messages[-1]["content"]
+
+
+def test_export_writes_only_on_request_and_delete_removes_it(handlers, tmp_path):
+    session = handlers.new_session()
+    run(handlers.send(WORK, session))
+    assert list(tmp_path.iterdir()) == []  # nothing on disk from chatting
+    files, _ = handlers.export(session)
+    md, js = (Path(p) for p in files["value"])
+    data = json.loads(js.read_text(encoding="utf-8"))
+    assert data["turns"][0]["user"] == WORK and data["model"]["backend"] == "scripted"
+    assert data["settings"]["pipeline"] is False and len(data["disclosures"]) == 1
+    assert WORK in md.read_text(encoding="utf-8")
+    out = handlers.delete(session)
+    assert not md.exists() and not js.exists() and list(tmp_path.iterdir()) == []
+    assert session.conversation.turns == [] and out[4]["visible"] is False
+
+
+def test_delete_keeps_careful_mode(handlers):
+    session = handlers.new_session()
+    run(handlers.send(CRISIS, session))
+    delete_session(session, 0.0, "first")
+    assert session.conversation.careful_mode and session.show_help
+
+
+# -- wiring --------------------------------------------------------------------------------------
+def test_build_app_limits_generation_from_config(listener):
+    import app
+    from chatbot.config import load_config
+
+    config = load_config(overrides=["app.concurrency_limit=2"])
+    demo = app.build_app(listener, config)
+    generating = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") in ("send", "retry")]
+    assert len(generating) == 3
+    assert {(f.concurrency_limit, f.concurrency_id) for f in generating} == {(2, "generation")}
