@@ -126,7 +126,7 @@ class TransformersChatModel:
 
             with torch.inference_mode():
                 cache = self.model(
-                    input_ids=prefix, past_key_values=DynamicCache(), use_cache=True
+                    input_ids=prefix, cache=DynamicCache(), use_cache=True
                 ).past_key_values
             self._prefix_caches[key] = cache
             while len(self._prefix_caches) > 8:
