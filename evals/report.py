@@ -106,7 +106,10 @@ def plot_latency(turns: Sequence[dict], path: Path, title: str) -> None:
     first = [t["first_token_s"] for t in spoken if t.get("first_token_s") is not None]
     fig, ax = plt.subplots(figsize=(7, 3.4))
     if latency:
-        bins = min(30, max(5, len(latency) // 2))
+        import numpy as np
+
+        # shared edges, so the two distributions are read on the same scale
+        bins = np.linspace(0, max(latency + first), min(30, max(6, len(latency) // 2)) + 1)
         ax.hist(latency, bins=bins, alpha=0.7, label="whole reply", color="#4c78a8")
         ax.hist(first, bins=bins, alpha=0.7, label="first words shown", color="#f58518")
         ax.legend()
@@ -152,7 +155,7 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         f"({summary['scenarios']} scenarios, {summary['turns']} turns; sets: "
         f"{', '.join(summary['sets']) or '–'})",
         f"- Model: {model.get('backend')} `{model.get('name')}` ({model.get('dtype')}), "
-        f"weights sha256 `{(model.get('weights_sha256') or '–')[:16]}…`",
+        f"weights sha256 {_short(model.get('weights_sha256'))}",
         f"- Generation: max_new_tokens={gen['max_new_tokens']}, temperature={gen['temperature']}, "
         f"top_p={gen['top_p']}, do_sample={gen['do_sample']}, seed={gen['seed']}; "
         f"pipeline={cfg['listening']['pipeline']} (candidates={cfg['listening']['candidates']}), "
@@ -227,6 +230,10 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     out += ["## Sample exchanges", ""] + _samples(turns) + [""]
     return "\n".join(out)
+
+
+def _short(digest: str | None) -> str:
+    return f"`{digest[:16]}…`" if digest else "– (not recorded by this backend)"
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
