@@ -131,7 +131,7 @@ class Listener:
         yield from self._listen(conv, cleaned.text, assessment, started, done)
 
     def _assess(self, conv: Conversation, text: str):
-        from safety import failed_closed
+        from safety.types import failed_closed
 
         try:
             return self.screen.assess_message(text, history=conv.user_texts(), risk=conv.risk)

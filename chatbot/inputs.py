@@ -12,6 +12,11 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def _meaningful(ch: str) -> bool:
+    """Letters, digits and emoji carry meaning; undecodable bytes (U+FFFD) and punctuation alone do not."""
+    return ch != "\ufffd" and unicodedata.category(ch)[0] in "LNS"
+
+
 @dataclass(frozen=True)
 class CleanInput:
     text: str  # what the screen and the model see
@@ -30,7 +35,7 @@ def clean_user_text(raw: str | bytes | None, max_chars: int) -> CleanInput:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub(" ", text)
     text = _BLANK_LINES.sub("\n\n", text).strip()
-    if not text or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in text):
+    if not any(_meaningful(ch) for ch in text):
         return CleanInput(text=text, problem="empty", original_chars=len(raw))
     if len(text) > max_chars:
         return CleanInput(text=text, problem="too_long", original_chars=len(raw))
