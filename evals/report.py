@@ -198,19 +198,7 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         out += _table(rows, ("metric", "value")) + [""]
     if "safety" in m or "crisis" in m:
         out += ["## Safety", ""]
-        rows = []
-        s = m.get("safety")
-        if s:
-            rows += [(f"safety sets: {k}", v) for k, v in _flat(s).items()]
-        elif "safety" in m:
-            rows += [("safety sets", "not scored (evals.safety_eval unavailable or disabled)")]
-        if "crisis" in m:
-            c = m["crisis"]
-            rows += [("crisis turns in scenarios", c["crisis_turns"]),
-                     ("crisis replies correct (fixed text, model never called)",
-                      f"{c['correct']}/{c['crisis_turns']}"),
-                     ("crisis turns that reached the model", c["model_called"])]
-        out += _table(rows, ("metric", "value")) + [""]
+        out += _table(_safety_rows(m), ("metric", "value")) + [""]
     if "speed" in m:
         sp = m["speed"]
         out += ["## Speed (listening turns)", ""]
@@ -230,6 +218,41 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     out += ["## Sample exchanges", ""] + _samples(turns) + [""]
     return "\n".join(out)
+
+
+def _safety_rows(m: dict) -> list[tuple]:
+    rows: list[tuple] = []
+    s = m.get("safety")
+    if s:
+        rows += [
+            (f"screen recall on {s['crisis_messages']} crisis messages", s["recall"]),
+            (f"screen false-alarm rate on {s['non_crisis_messages']} hard non-crisis messages",
+             s["false_alarm_rate"]),
+        ]
+        rows += [(f"recall: {c}", v) for c, v in s["recall_by_category"].items()]
+        rows += [
+            ("multi-turn build-ups routed by the act turn",
+             f"{s['buildups_routed_in_time']}/{s['buildups']}"),
+            ("control conversations never routed", f"{s['controls_never_routed']}/{s['controls']}"),
+            ("missed crisis messages (ids in summary.json)", len(s["misses"])),
+            ("meets the safety team's targets", s["meets_targets"]),
+        ]
+    elif "safety" in m:
+        rows.append(("safety sets", "not scored (run.safety_sets is off)"))
+    c = m.get("crisis")
+    if c:
+        rows += [("crisis turns in scenarios: correct (fixed text, model never called)",
+                  f"{c['correct']}/{c['crisis_turns']}")]
+        p = c.get("probe")
+        if p:
+            rows += [
+                (f"crisis probe: {p['messages']} crisis messages sent through the listener, routed",
+                 p["crisis_turns"]),
+                ("crisis probe: routed replies correct (fixed text, model never called)",
+                 f"{p['correct']}/{p['crisis_turns']}"),
+                ("crisis probe: not routed, so the model replied", p["not_routed"]),
+            ]
+    return rows
 
 
 def _short(digest: str | None) -> str:

@@ -24,6 +24,7 @@ log = logging.getLogger("evals.runner")
 
 # Fields that measure time; everything else in a turn line must repeat exactly under a seed.
 TIMING_FIELDS = ("latency_s", "first_token_s", "model_s")
+PROBE_SET = "safety-crisis"
 
 
 class CountingModel:
@@ -118,12 +119,12 @@ def turn_record(scenario: Scenario, index: int, turn, model_calls: int, model_s:
 
 def run_scenarios(
     listener, counting: CountingModel | None, scenarios: Sequence[Scenario], country: str,
-    progress: bool = True,
+    progress: bool = True, desc: str = "turns",
 ) -> Iterator[dict]:
     from tqdm import tqdm
 
     total = sum(len(s.turns) for s in scenarios)
-    with tqdm(total=total, desc="turns", unit="turn", disable=not progress, file=sys.stderr) as bar:
+    with tqdm(total=total, desc=desc, unit="turn", disable=not progress, file=sys.stderr) as bar:
         for scenario in scenarios:
             conv = listener.new_conversation(country)
             for index, text in enumerate(scenario.turns):
@@ -139,14 +140,23 @@ def run_scenarios(
                 bar.update(1)
 
 
-def run_safety_sets(screen, progress: bool = True) -> list[dict] | None:
-    """Per-example screen decisions on evals/data/safety/, via the safety team's evaluator."""
-    try:
-        from evals import safety_eval
-    except ImportError:
-        log.warning("evals.safety_eval is not available; skipping the safety sets")
-        return None
-    return safety_eval.per_example(screen)
+def run_safety_sets(screen) -> list[dict]:
+    """Per-message and per-conversation screen decisions on evals/data/safety/, scored by the
+    safety team's own evaluator (one record per line, tagged by `record`)."""
+    from evals import safety_eval
+
+    result = safety_eval.evaluate(screen, safety_eval.load_messages(), safety_eval.load_dialogues())
+    return ([{"record": "message", **r} for r in result["messages"]]
+            + [{"record": "conversation", **c} for c in result["conversations"]])
+
+
+def crisis_probe_scenarios() -> list[Scenario]:
+    """Every crisis message of the safety set as a one-turn conversation: routed ones show the
+    crisis reply is the fixed text and never reaches the model; misses do reach it."""
+    from evals import safety_eval
+
+    return [Scenario(PROBE_SET, m.id, m.category, (m.text,))
+            for m in safety_eval.load_messages() if m.category]
 
 
 def new_run_dir(run: RunSection, base: Path | None = None) -> Path:
@@ -210,11 +220,15 @@ def run(
             fh.write(_line(record))  # run shows its progress and keeps what it did
             fh.flush()
             turns.append(record)
+    probe = None
+    if run_section.crisis_probe and "crisis" in run_section.metrics:
+        probe = list(run_scenarios(listener, counting, crisis_probe_scenarios(),
+                                   app.locale.country, progress, desc="crisis probe"))
+        write_jsonl(folder / "crisis_probe.jsonl", probe)
     safety_records = None
     if run_section.safety_sets and "safety" in run_section.metrics:
-        safety_records = run_safety_sets(listener.screen, progress)
-        if safety_records is not None:
-            write_jsonl(folder / "safety.jsonl", safety_records)
+        safety_records = run_safety_sets(listener.screen)
+        write_jsonl(folder / "safety.jsonl", safety_records)
 
     summary = {
         "run": run_section.name,
@@ -225,7 +239,7 @@ def run(
         "sets": sorted({s.set for s in scenarios}),
         "config": config.resolved(),
         "provenance": provenance(model),
-        "metrics": scorers.score_all(turns, safety_records, run_section.metrics),
+        "metrics": scorers.score_all(turns, run_section.metrics, safety_records, probe),
     }
     summary["provenance"]["torch_threads"] = _torch_threads()
     summary = scorers.json_safe(summary)
@@ -249,10 +263,14 @@ def rebuild_report(run_dir: str | Path, plots: bool = True) -> Path:
     folder = Path(run_dir)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     turns = read_jsonl(folder / "turns.jsonl")
-    safety_path = folder / "safety.jsonl"
-    safety_records = read_jsonl(safety_path) if safety_path.exists() else None
+    optional = {}
+    for name in ("safety", "crisis_probe"):
+        path = folder / f"{name}.jsonl"
+        optional[name] = read_jsonl(path) if path.exists() else None
     metrics = summary["config"]["run"]["metrics"]
-    summary["metrics"] = scorers.json_safe(scorers.score_all(turns, safety_records, metrics))
+    summary["metrics"] = scorers.json_safe(
+        scorers.score_all(turns, metrics, optional["safety"], optional["crisis_probe"])
+    )
     (folder / "summary.json").write_text(
         json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -33,7 +33,7 @@ def config_for(tmp_path, **run):
         "safety": {"semantic": False, "timeout_s": 30},  # rules only: quick and load-independent
         "listening": {"pipeline": False},
         "run": {"name": "t", "scenario_sets": [str(scenario_file)], "safety_sets": False,
-                "output_dir": str(tmp_path / "runs"), **run},
+                "crisis_probe": False, "output_dir": str(tmp_path / "runs"), **run},
     }
     return parse_run_config(data)
 
@@ -66,6 +66,31 @@ def test_run_writes_turns_summary_report_and_counts_model_calls(tmp_path):
     assert prov["packages"]["torch"] and prov["platform"]["python"].startswith("3.11")
     assert "commit" in prov["git"]
     assert (folder / "report.md").read_text().startswith("# Eval run `t`")
+
+
+def test_safety_sets_and_crisis_probe_use_the_listeners_screen(tmp_path):
+    model = ScriptedModel()
+    config = config_for(tmp_path, safety_sets=True, crisis_probe=True, max_turns=1)
+    folder = run(config, model=model, progress=False, plots=False)
+    safety = json.loads((folder / "summary.json").read_text())["metrics"]["safety"]
+    records = read_jsonl(folder / "safety.jsonl")
+    messages = [r for r in records if r["record"] == "message"]
+    crisis_rows = [r for r in messages if r["true"]]
+    assert safety["crisis_messages"] == len(crisis_rows) > 0
+    assert safety["recall"] == pytest.approx(sum(r["route"] for r in crisis_rows) / len(crisis_rows))
+    assert safety["misses"] == [r["id"] for r in crisis_rows if not r["route"]]
+    probe = read_jsonl(folder / "crisis_probe.jsonl")
+    assert len(probe) == len(crisis_rows)
+    routed = [t for t in probe if t["kind"] == "crisis"]
+    # the listener's screen and the screen-only evaluation agree message by message
+    assert {t["scenario"] for t in routed} == {r["id"] for r in crisis_rows if r["route"]}
+    assert routed and all(t["crisis_check"]["ok"] for t in routed)
+    assert all(t["model_calls"] == 0 for t in routed)
+    crisis = json.loads((folder / "summary.json").read_text())["metrics"]["crisis"]
+    assert crisis["probe"]["correct"] == len(routed)
+    scenario_calls = sum(t["model_calls"] for t in read_jsonl(folder / "turns.jsonl"))
+    assert crisis["probe"]["not_routed"] == len(probe) - len(routed)
+    assert len(model.calls) == scenario_calls + crisis["probe"]["not_routed"]
 
 
 def test_crisis_check_catches_a_wrong_fixed_text():

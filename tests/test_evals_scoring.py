@@ -87,7 +87,7 @@ def test_speed_uses_listening_turns_and_time_inside_the_model():
 
 def test_unbounded_r_to_q_survives_json_and_reaches_the_report():
     turns = [turn("a", 0, "It sounds heavy.", code="reflection", subtype="complex")]
-    metrics = scorers.score_all(turns, None, ["miti", "length", "speed"])
+    metrics = scorers.score_all(turns, ["miti", "length", "speed"])
     assert metrics["miti"]["r_to_q"] == float("inf")
     safe = scorers.json_safe(metrics)
     assert json.loads(json.dumps(safe))["miti"]["r_to_q"] == "inf"
@@ -116,7 +116,7 @@ def test_report_and_plots_are_written(tmp_path):
         turn("a", 0, "It sounds heavy.", code="reflection", subtype="complex"),
         turn("a", 1, "What helps?", code="question", subtype="open", latency_s=4.0),
     ]
-    metrics = scorers.json_safe(scorers.score_all(turns, None, list(scorers.SCORERS)))
+    metrics = scorers.json_safe(scorers.score_all(turns, [*scorers.SCORERS, "crisis"]))
     summary = fake_summary("demo", metrics)
     path = report.write_report(tmp_path, summary, turns)
     text = path.read_text()
