@@ -130,14 +130,17 @@ class SafetyScreen:
                 combined[s] = combined.get(s, 0) + 1
             score = accumulated_score(combined)
             ends_or_farewell = risky_now & {"ending", "goodbye", "giving_away", "burden"}
+            farewell_before = bool({"goodbye", "giving_away"} & (families | earlier_families))
             if score >= ROUTE_SCORE or (careful and ends_or_farewell) or (
-                {"goodbye", "giving_away"} <= (families | earlier_families) and ends_or_farewell
+                farewell_before and risky_now & {"ending", "burden"}
             ):
                 return _routed("suicide", 1, (f"context:accumulated:{score:.1f}", *signals), signals, suppressed)
 
         use_semantic = self.use_semantic if semantic is None else semantic
         if use_semantic:
-            verdict = self._semantic_verdict(normalized, careful, bool(suppressed), deadline)
+            # Explicit negation/fiction/past evidence in the message raises the semantic bar.
+            resolved = self.rules.past.search(normalized) and not self.rules.current.search(normalized)
+            verdict = self._semantic_verdict(normalized, careful, bool(suppressed or resolved), deadline)
             if verdict is not None:
                 return Assessment(
                     route=True,
