@@ -62,6 +62,7 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             problem = str(exc)
             log.error("model unavailable: %s", problem)
     screen = SafetyScreen(semantic=config.safety.semantic, timeout_s=config.safety.timeout_s)
+    screen.warm_up()  # load the embedder now: a first message must not wait on it and time out
     coder = pipeline = None
     try:
         from chatbot.coder import TechniqueCoder
