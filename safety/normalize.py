@@ -16,6 +16,7 @@ _DOUBLES = re.compile(r"([a-z])\1")
 _TOKEN = re.compile(r"[^\s]+")
 _EDGE_PUNCT = re.compile(r"^([^\w$@|]*)(.*?)([^\w$@|]*)$")
 _SPACES = re.compile(r"[ \t]+")
+_OD = re.compile(r"\bod[\u2019']?e?d\b")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def normalize(text: str) -> str:
     """Lowercase, accent-free, leetspeak and slang resolved; punctuation kept for clause splits."""
     t = tables()
     text = unicodedata.normalize("NFKC", text).lower()
+    text = _OD.sub("overdosed", text)  # "od'd" would otherwise become the word "odd"
     text = _strip_accents(_APOSTROPHES.sub("", text))
     text = _TOKEN.sub(lambda m: _fix_token(m.group(0), t), text)
     for pattern, replacement in t.phrases:

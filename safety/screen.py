@@ -48,14 +48,16 @@ class SafetyScreen:
         if self.use_semantic:
             self.semantic_layer().classify("warm up", careful=False, suppressed=False)
 
-    def _semantic_verdict(self, normalized: str, careful: bool, suppressed: bool, deadline: float):
+    def _semantic_verdict(
+        self, normalized: str, careful: bool, suppressed: bool, deadline: float, strong_only: bool = False
+    ):
         layer = self.semantic_layer()
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise TimeoutError("no time left for the semantic layer")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety-semantic")
-        future = self._pool.submit(layer.classify, normalized, careful, suppressed)
+        future = self._pool.submit(layer.classify, normalized, careful, suppressed, strong_only)
         try:
             return future.result(timeout=remaining)
         except FutureTimeout as exc:
@@ -140,7 +142,11 @@ class SafetyScreen:
         if use_semantic:
             # Explicit negation/fiction/past evidence in the message raises the semantic bar.
             resolved = self.rules.past.search(normalized) and not self.rules.current.search(normalized)
-            verdict = self._semantic_verdict(normalized, careful, bool(suppressed or resolved), deadline)
+            framed = self.rules.fiction.search(normalized) and not self.rules.roleplay.search(normalized)
+            negated = any(s.endswith("~negated") for s in suppressed)
+            verdict = self._semantic_verdict(
+                normalized, careful, bool(suppressed or resolved or framed), deadline, strong_only=negated
+            )
             if verdict is not None:
                 return Assessment(
                     route=True,

@@ -104,11 +104,16 @@ class SemanticLayer:
         safe_best = float((self.safe_vectors @ vector).max()) if len(self.safe_vectors) else 0.0
         return best, float(crisis_sims[best]), safe_best
 
-    def classify(self, normalized: str, careful: bool = False, suppressed: bool = False) -> Verdict | None:
+    def classify(
+        self, normalized: str, careful: bool = False, suppressed: bool = False, strong_only: bool = False
+    ) -> Verdict | None:
+        """strong_only: a rule saw explicit negation, which MiniLM cannot read, so only a near-copy routes."""
         t = self.examples.thresholds
         best, sim, safe_sim = self.scores(normalized)
         shift = (-t.careful_discount if careful else 0.0) + (t.suppressed_penalty if suppressed else 0.0)
-        routes = sim >= t.strong + shift or (sim >= t.route + shift and sim - safe_sim >= t.margin)
+        routes = sim >= t.strong + shift or (
+            not strong_only and sim >= t.route + shift and sim - safe_sim >= t.margin
+        )
         if not routes:
             return None
         ex = self.examples.crisis[best]
