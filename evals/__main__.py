@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
+        import logging
+
+        # Per-turn events (crisis routed, replies replaced) are in turns.jsonl; keep stderr for
+        # the progress bar and real errors.
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
         from chatbot.models import ModelError
 
         from evals.datasets import DatasetError

@@ -158,7 +158,8 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         f"weights sha256 {_short(model.get('weights_sha256'))}",
         f"- Generation: max_new_tokens={gen['max_new_tokens']}, temperature={gen['temperature']}, "
         f"top_p={gen['top_p']}, do_sample={gen['do_sample']}, seed={gen['seed']}; "
-        f"pipeline={cfg['listening']['pipeline']} (candidates={cfg['listening']['candidates']}), "
+        f"pipeline={cfg['listening']['pipeline']} (candidates={cfg['listening']['candidates']}"
+        f"{_active(summary)}), "
         f"semantic safety={cfg['safety']['semantic']}",
         f"- Code: commit `{(prov['git'].get('commit') or '–')[:12]}`"
         f"{' (with uncommitted changes)' if prov['git'].get('dirty') else ''}; "
@@ -218,6 +219,13 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     out += ["## Sample exchanges", ""] + _samples(turns) + [""]
     return "\n".join(out)
+
+
+def _active(summary: dict) -> str:
+    engine = summary.get("engine") or {}
+    if "pipeline_active" not in engine:
+        return ""
+    return "; ran: " + (engine["pipeline"] or "bare model, the pipeline was not available")
 
 
 def _safety_rows(m: dict) -> list[tuple]:

@@ -36,12 +36,16 @@ class CountingModel:
         self.identity = inner.identity
         self.calls = 0
         self.seconds = 0.0
+        self.max_pieces: int | None = None  # the crisis probe only needs to know it was reached
 
     def stream(self, messages, settings) -> Iterator[str]:
         self.calls += 1
         started = time.perf_counter()
         try:
-            yield from self.inner.stream(messages, settings)
+            for count, piece in enumerate(self.inner.stream(messages, settings), 1):
+                yield piece
+                if self.max_pieces is not None and count >= self.max_pieces:
+                    break  # closing the inner iterator stops generation
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -211,6 +215,11 @@ def run(
     seed_everything(run_section.seed)
     counting = CountingModel(model)
     listener = (listener_factory or build_listener)(app, counting)
+    warm_up = getattr(listener.screen, "warm_up", None)
+    if warm_up:  # load the embedder now, so the first message's screen budget is not spent on it
+        warm_up()
+    if getattr(listener, "coder", None) is not None:
+        listener.coder.code("warm up", prompt="")  # same for the technique coder
     folder = Path(out_dir) if out_dir else new_run_dir(run_section)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -222,8 +231,12 @@ def run(
             turns.append(record)
     probe = None
     if run_section.crisis_probe and "crisis" in run_section.metrics:
-        probe = list(run_scenarios(listener, counting, crisis_probe_scenarios(),
-                                   app.locale.country, progress, desc="crisis probe"))
+        counting.max_pieces = 1  # a missed crisis message's reply is cut short: only the miss counts
+        try:
+            probe = list(run_scenarios(listener, counting, crisis_probe_scenarios(),
+                                       app.locale.country, progress, desc="crisis probe"))
+        finally:
+            counting.max_pieces = None
         write_jsonl(folder / "crisis_probe.jsonl", probe)
     safety_records = None
     if run_section.safety_sets and "safety" in run_section.metrics:
@@ -238,6 +251,7 @@ def run(
         "turns": len(turns),
         "sets": sorted({s.set for s in scenarios}),
         "config": config.resolved(),
+        "engine": engine_facts(listener),
         "provenance": provenance(model),
         "metrics": scorers.score_all(turns, run_section.metrics, safety_records, probe),
     }
@@ -248,6 +262,18 @@ def run(
     )
     report.write_report(folder, summary, turns, plots=plots)
     return folder
+
+
+def engine_facts(listener) -> dict:
+    """What actually ran, which the config alone cannot say (e.g. a pipeline not installed)."""
+    pipeline = getattr(listener, "pipeline", None)
+    return {
+        "pipeline_active": pipeline is not None,
+        "pipeline": type(pipeline).__name__ if pipeline is not None else None,
+        "coder_active": getattr(listener, "coder", None) is not None,
+        "screen": type(listener.screen).__name__,
+        "model_problem": getattr(listener, "model_problem", None),
+    }
 
 
 def _torch_threads() -> int | None:

@@ -61,6 +61,7 @@ def test_run_writes_turns_summary_report_and_counts_model_calls(tmp_path):
     assert summary["metrics"]["kinds"]["by_kind"]["crisis"] == 1
     assert summary["config"]["run"]["name"] == "t"
     assert summary["config"]["safety"]["semantic"] is False
+    assert summary["engine"]["pipeline_active"] is False and summary["engine"]["coder_active"]
     prov = summary["provenance"]
     assert prov["model"]["backend"] == "scripted"
     assert prov["packages"]["torch"] and prov["platform"]["python"].startswith("3.11")

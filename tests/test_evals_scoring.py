@@ -148,3 +148,33 @@ def test_compare_lists_metrics_side_by_side_with_differences(tmp_path):
     assert "generation.temperature: 0.7 → 0.2" in table
     with pytest.raises(compare.CompareError, match="summary.json"):
         compare.compare_dirs(tmp_path / "a", tmp_path / "nope")
+
+
+def test_cli_modules_import_without_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, evals.__main__, evals.runner, evals.scorers, evals.report, evals.compare, "
+        "evals.datasets, evals.runconfig\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'matplotlib', "
+        "'gradio') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_cli_compare_prints_the_table_and_bad_paths_exit_2(tmp_path, capsys):
+    from evals.__main__ import main
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        summary = fake_summary(name, {"speed": {"tokens_per_s": 10.0 if name == "a" else 8.0}})
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "| speed.tokens_per_s | 10 | 8 | -2 |" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
+    assert "No summary.json" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "Run config not found" in capsys.readouterr().err
