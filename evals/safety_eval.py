@@ -176,16 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=["all", "dev", "holdout"], default="all")
     p.add_argument("--markdown", type=Path, help="write the report as markdown here")
     p.add_argument("--jsonl", type=Path, help="write one line per message/conversation here")
+    p.add_argument("--data", type=Path, default=DATA, help="folder with crisis/non_crisis/conversations.yaml")
     args = p.parse_args(argv)
 
     from safety import SafetyScreen
 
     screen = SafetyScreen(semantic=not args.no_semantic)
     screen.warm_up()
-    messages = [m for m in load_messages() if args.split in ("all", m.split)]
-    result = evaluate(screen, messages, load_dialogues())
+    messages = [m for m in load_messages(args.data) if args.split in ("all", m.split)]
+    result = evaluate(screen, messages, load_dialogues(args.data))
     texts = {m.id: m.text for m in messages}
-    label = f"split={args.split}, semantic={'off' if args.no_semantic else 'on'}"
+    label = f"data={args.data.name}, split={args.split}, semantic={'off' if args.no_semantic else 'on'}"
     reports = [markdown(summarize(result, texts), result["messages"], label)]
     if args.split == "all":
         for part in ("dev", "holdout"):
