@@ -21,6 +21,13 @@ def offline_environment() -> None:
 
 
 def build_model(config: Config) -> ChatModel:
+    """The configured backend, wrapped so every failure is a ModelError within the timeout."""
+    from chatbot.backends.guarded import GuardedModel
+
+    return GuardedModel(_build_backend(config), timeout_s=config.model.timeout_s)
+
+
+def _build_backend(config: Config) -> ChatModel:
     offline_environment()
     m = config.model
     if m.backend == "embedded":
