@@ -85,7 +85,11 @@ def git_state(repo: Path | None = None) -> dict:
     if commit is None:
         return {"commit": None}
     changed = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(changed)}
+    state = {"commit": commit, "dirty": bool(changed)}
+    if changed:  # which uncommitted changes: two runs with equal hashes ran the same tracked code
+        diff = git("diff", "HEAD") or ""
+        state["diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()
+    return state
 
 
 def provenance(model) -> dict:
