@@ -156,3 +156,20 @@ def test_local_model_folder_weights_are_hashed(tiny_runs):
     assert model["backend"] == "transformers"
     assert len(model["weights_sha256"]) == 64
     assert model["weights_hash_of"] == "*.safetensors in source"
+
+
+def test_collect_scenarios_adds_user_supplied_sets_then_limits_and_truncates(tmp_path):
+    from evals.runner import collect_scenarios
+
+    esconv = tmp_path / "ESConv.json"
+    def dialogue(i):
+        pairs = [({"speaker": "seeker", "content": f"s{i}-{j}"},
+                  {"speaker": "supporter", "content": "ok"}) for j in range(4)]
+        return {"problem_type": "p", "dialog": [u for pair in pairs for u in pair]}
+
+    esconv.write_text(json.dumps([dialogue(i) for i in range(3)]))
+    config = config_for(tmp_path, esconv=str(esconv), limit=2, max_turns=2)
+    scenarios = collect_scenarios(config.run)
+    assert [(s.set, s.id) for s in scenarios] == [
+        ("mini", "work"), ("mini", "crisis"), ("esconv", "esconv-0000"), ("esconv", "esconv-0001")]
+    assert scenarios[2].turns == ("s0-0", "s0-1")
