@@ -63,7 +63,8 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
         status = gr.HTML(status_html(""), elem_id="reply-status")
         with gr.Row():
             msg = gr.Textbox(label="Your message", placeholder="Type here; Enter sends, "
-                             "Shift+Enter starts a new line", lines=2, scale=5, elem_id="message")
+                             "Shift+Enter starts a new line", lines=1, max_lines=8, scale=5,
+                             elem_id="message")
             send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="send")
             stop_btn = gr.Button("Stop", scale=1, elem_id="stop")
         with gr.Row():
@@ -92,15 +93,15 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
                       "concurrency_id": "generation"}
         chat_out = [msg, chatbot, help_panel, miti, status, session]
         view_out = [chatbot, help_panel, miti, status, session]
+        # Mark the log busy first, then stream; Stop cancels whichever stream is running.
         streams = [
-            msg.submit(h.send, [msg, session], chat_out, **generation),
-            send_btn.click(h.send, [msg, session], chat_out, **generation),
-            retry_btn.click(h.retry, [session], view_out, **generation),
+            msg.submit(None, js=BUSY_ON).then(h.send, [msg, session], chat_out, **generation),
+            send_btn.click(None, js=BUSY_ON).then(h.send, [msg, session], chat_out, **generation),
+            retry_btn.click(None, js=BUSY_ON).then(h.retry, [session], view_out, **generation),
         ]
-        for trigger in (msg.submit, send_btn.click, retry_btn.click, stop_btn.click):
-            trigger(None, js=BUSY_ON if trigger != stop_btn.click else BUSY_OFF)
         for event in streams:
             event.then(None, js=BUSY_OFF)
+        stop_btn.click(None, js=BUSY_OFF)
         stop_btn.click(h.stopped, [session], chat_out, cancels=streams)
         undo_btn.click(h.undo, [session], view_out)
         delete_btn.click(h.delete, [session, files], [*view_out[:-1], files, session])

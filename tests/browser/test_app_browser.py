@@ -1,0 +1,258 @@
+"""The app in headless Debian chromium: the whole flow, isolation, escaping, and no outside requests.
+
+The app runs in-process on 127.0.0.1 with the real safety screen and technique coder and a
+scripted model that streams slowly enough to watch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import ScriptedModel
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WORK = "Work has been really stressful lately and I can't sleep."
+CRISIS = "I want to kill myself tonight"
+REPLY = "That sounds exhausting. Work follows you into the night."
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                       reason=f"{CHROMIUM} is missing (apt-get install chromium; `make browser`)"),
+]
+
+
+class SlowModel(ScriptedModel):
+    """Streams word by word with a short pause, so the page sees a growing reply."""
+
+    def stream(self, messages, settings):
+        for piece in super().stream(messages, settings):
+            time.sleep(0.03)
+            yield piece
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    import app
+    from chatbot.config import load_config
+    from chatbot.factory import build_listener
+
+    config = load_config(overrides=["listening.pipeline=false", "locale.country=US"])
+    listener = build_listener(config, model=SlowModel(default=REPLY))
+    demo = app.build_app(listener, config, export_root=str(tmp_path_factory.mktemp("exports")))
+    demo.queue()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                ssr_mode=False, quiet=True, pwa=False, **app.style())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def audited(browser):
+    """A fresh browser context that records every request the page makes."""
+    context = browser.new_context(accept_downloads=True)
+    urls: list[str] = []
+    context.on("request", lambda request: urls.append(request.url))
+    page = context.new_page()
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    yield page, urls
+    context.close()
+
+
+def _send(page, text: str) -> None:
+    page.locator("#message textarea").fill(text)
+    page.locator("#send").click()
+
+
+def _wait_reply(page, count: int) -> None:
+    """Wait until `count` listener replies (after the greeting) are complete."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#reply-status [role=status]")).to_have_text("The listener replied.",
+                                                                      timeout=60_000)
+    expect(page.locator("#chat-log .message.bot")).to_have_count(count + 1, timeout=60_000)
+
+
+def _chat_text(page) -> str:
+    return page.locator("#chat-log").inner_text()
+
+
+def test_end_to_end_flow_stays_on_localhost(audited, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    page, urls = audited
+    page.goto(app_url)
+    expect(page.locator("#disclosure")).to_contain_text("AI, not a person")
+    expect(page.locator("#get-help")).to_be_visible()
+    log = page.locator("#chat-log [role=log]")
+    expect(log).to_have_attribute("aria-live", "polite")
+
+    # 1. a message, and the streamed reply (seen part-way, then whole)
+    _send(page, WORK)
+    expect(log).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#chat-log")).to_contain_text("That sounds exhausting.", timeout=60_000)
+    _wait_reply(page, 1)
+    assert "Work follows you into the night." in _chat_text(page)
+    expect(log).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#help-panel")).to_be_hidden()
+
+    # 2. demo mode: a technique label under the reply, and the MITI panel
+    page.locator("#demo-toggle input").check()
+    expect(page.locator("#chat-log")).to_contain_text("Technique:")
+    expect(page.locator("#miti-panel")).to_contain_text("Reflection : question")
+    page.locator("#practice textarea").fill("It sounds like you're worn out and worried.")
+    page.locator("#practice-code").click()
+    expect(page.locator("#practice-result")).to_contain_text("Coded as")
+
+    # 3. a crisis message: the reviewed reply and the resource panel, which stays
+    _send(page, CRISIS)
+    _wait_reply(page, 2)
+    panel = page.locator("#help-panel")
+    expect(panel).to_be_visible()
+    expect(panel).to_contain_text("988")
+    expect(panel).to_contain_text("Emergency: 911")
+
+    # 4. export, and the downloaded transcript's contents
+    page.locator("#export").click()
+    link = page.locator("#export-files a[download$='.json']")
+    expect(link).to_be_visible(timeout=30_000)
+    served = link.get_attribute("href")
+    assert page.request.get(served).ok and os.path.exists(served.split("file=", 1)[1])
+    with page.expect_download() as download_info:
+        link.click()
+    saved = tmp_path / "transcript.json"
+    download_info.value.save_as(saved)
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    assert [t["user"] for t in data["turns"]] == [WORK, CRISIS]
+    assert data["turns"][0]["reply"] == REPLY
+    assert data["model"]["backend"] == "scripted" and data["session"]["careful_mode"] is True
+    assert data["turns"][1]["kind"] == "crisis" and data["techniques"][0]["turn"] == 1
+    assert [(e["turn"], e["stage"]) for e in data["safety_events"]] == [(2, "input")]
+    assert CRISIS not in json.dumps(data["safety_events"])
+
+    # 5. undo takes back the crisis turn; the help panel stays for the session
+    page.locator("#undo").click()
+    expect(page.locator("#chat-log .message.bot")).to_have_count(2)
+    expect(panel).to_be_visible()
+
+    # 6. delete: the conversation goes, the help panel stays
+    page.locator("#delete").click()
+    expect(page.locator("#chat-log .message.user")).to_have_count(0)
+    expect(panel).to_be_visible()
+    expect(page.locator("#export-files")).to_be_hidden()
+    assert not page.request.get(served).ok  # the served copy is gone too
+    assert not os.path.exists(served.split("file=", 1)[1])
+
+    hosts = {urlparse(u).hostname for u in urls if urlparse(u).scheme not in ("data", "blob")}
+    assert urls and hosts == {"127.0.0.1"}, f"requests left 127.0.0.1: {sorted(hosts)}"
+
+
+def test_help_button_and_country_selector(audited, app_url):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    page.goto(app_url)
+    page.locator("#get-help").click()
+    panel = page.locator("#help-panel")
+    expect(panel).to_contain_text("Emergency: 911")
+    dropdown = page.locator("#country input")
+    dropdown.click()
+    dropdown.fill("United Kingdom")
+    page.locator("[role=option]", has_text="United Kingdom").first.click()
+    expect(panel).to_contain_text("Emergency: 999")
+    expect(panel).to_contain_text("Samaritans")
+
+
+def test_html_in_messages_is_shown_as_text_and_never_runs(audited, app_url):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    page.goto(app_url)
+    attack = ('<img src=x onerror="window.__xss_img=1"> <script>window.__xss_script=1</script> '
+              '![p](http://127.0.0.2/pixel.png)')
+    _send(page, attack)
+    _wait_reply(page, 1)
+    user = page.locator("#chat-log .message.user").last
+    expect(user).to_contain_text('<img src=x onerror="window.__xss_img=1">')
+    expect(user).to_contain_text("<script>window.__xss_script=1</script>")
+    assert page.locator("#chat-log img[src=x], #chat-log script").count() == 0
+    assert page.evaluate("() => [window.__xss_img, window.__xss_script]") == [None, None]
+
+
+def test_two_sessions_never_see_each_other(browser, app_url):
+    from playwright.sync_api import expect
+
+    contexts = [browser.new_context() for _ in range(2)]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for page in pages:
+            page.goto(app_url)
+        _send(pages[0], "My sister Alice is moving away.")
+        _send(pages[1], "My dog Biscuit is unwell.")  # queued behind the first reply
+        for page in pages:
+            _wait_reply(page, 1)
+        first, second = (_chat_text(p) for p in pages)
+        assert "Alice" in first and "Biscuit" not in first
+        assert "Biscuit" in second and "Alice" not in second
+        pages[0].reload()  # a new page load is a new session
+        expect(pages[0].locator("#chat-log .message.user")).to_have_count(0)
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_stop_keeps_no_partial_reply_and_restores_the_message(audited, app_url):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    page.goto(app_url)
+    long = "I keep going over it in my head. " * 3
+    page.locator("#message textarea").fill(long.strip())
+    page.locator("#send").click()
+    expect(page.locator("#chat-log .message.bot")).to_have_count(2, timeout=60_000)
+    page.locator("#stop").click()
+    expect(page.locator("#message textarea")).to_have_value(long.strip(), timeout=30_000)
+    expect(page.locator("#chat-log .message.user")).to_have_count(0)
+
+
+def test_keyboard_only_send(audited, app_url):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    page.goto(app_url)
+    page.locator("#message textarea").focus()
+    page.keyboard.type("Just checking in.")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("Second line.")
+    page.keyboard.press("Enter")
+    _wait_reply(page, 1)
+    user = page.locator("#chat-log .message.user")
+    expect(user).to_contain_text("Just checking in.")
+    expect(user).to_contain_text("Second line.")
+    expect(page.locator("#message textarea")).to_have_value("")
+
