@@ -17,6 +17,18 @@ _TOKEN = re.compile(r"[^\s]+")
 _EDGE_PUNCT = re.compile(r"^([^\w$@|]*)(.*?)([^\w$@|]*)$")
 _SPACES = re.compile(r"[ \t]+")
 _OD = re.compile(r"\bod[\u2019']?e?d\b")
+# Contractions expanded before apostrophes go, so "he'll" does not become "hell" nor "we'll" "well".
+_CONTRACTIONS = (
+    (re.compile(r"\b(won)['\u2019]t\b"), "will not"),
+    (re.compile(r"\b(can)['\u2019]t\b"), "can not"),
+    (re.compile(r"\b(shan)['\u2019]t\b"), "shall not"),
+    (re.compile(r"\b(\w+)n['\u2019]t\b"), r"\1 not"),
+    (re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)['\u2019]ll\b"), r"\1 will"),
+    (re.compile(r"\b(i|you|he|she|we|they|who)['\u2019]d\b"), r"\1 would"),
+    (re.compile(r"\b(you|we|they|who)['\u2019]re\b"), r"\1 are"),
+    (re.compile(r"\b(i|you|we|they|who|could|would|should|might|must)['\u2019]ve\b"), r"\1 have"),
+    (re.compile(r"\bi['\u2019]m\b"), "i am"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,8 @@ def normalize(text: str) -> str:
     t = tables()
     text = unicodedata.normalize("NFKC", text).lower()
     text = _OD.sub("overdosed", text)  # "od'd" would otherwise become the word "odd"
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
     text = _strip_accents(_APOSTROPHES.sub("", text))
     text = _TOKEN.sub(lambda m: _fix_token(m.group(0), t), text)
     for pattern, replacement in t.phrases:

@@ -90,15 +90,14 @@ class SemanticLayer:
     @classmethod
     @functools.lru_cache(maxsize=1)
     def load(cls) -> SemanticLayer:
-        from chatbot.embeddings import embed  # heavy: torch + sentence-transformers
-
+        embed = fast_embedder()
         examples = load_examples_file()
         crisis = embed([normalize(e.text) for e in examples.crisis])
         safe = embed([normalize(e.text) for e in examples.safe])
         return cls(examples, crisis, safe, embed)
 
     def scores(self, normalized: str) -> tuple[int, float, float]:
-        vector = self.embed([normalized])[0]
+        vector = _cached_vector(self.embed, normalized)
         crisis_sims = self.crisis_vectors @ vector
         best = int(crisis_sims.argmax())
         safe_best = float((self.safe_vectors @ vector).max()) if len(self.safe_vectors) else 0.0
@@ -118,3 +117,39 @@ class SemanticLayer:
             return None
         ex = self.examples.crisis[best]
         return Verdict(ex.category, ex.severity, ex.subject, ex.id, sim, safe_sim)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_query(embed, text: str):
+    return embed([text])[0]
+
+
+def _cached_vector(embed, text: str):
+    """Short repeated messages ("ok", "yes", "thanks") are common; embed each once."""
+    return _cached_query(embed, text) if len(text) < 200 else embed([text])[0]
+
+
+def fast_embedder():
+    """The shared packaged MiniLM, called without sentence-transformers' per-call overhead.
+
+    Same tokenizer, weights, mean pooling and L2 normalisation as chatbot.embeddings.embed
+    (cosine 1.0 against it, checked by tests/test_safety_semantic.py), but a few ms faster per call.
+    """
+    import torch  # heavy: loaded only when the semantic layer is first used
+
+    from chatbot.embeddings import load_embedder
+
+    model = load_embedder()
+    tokenizer = model.tokenizer
+    transformer = model[0].auto_model.eval()
+    max_len = min(int(getattr(model, "max_seq_length", 256) or 256), 256)
+
+    def embed(texts: list[str]):
+        batch = tokenizer(texts, return_tensors="pt", truncation=True, max_length=max_len, padding=True)
+        with torch.inference_mode():
+            hidden = transformer(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+    return embed
