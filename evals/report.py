@@ -168,7 +168,9 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         f"{prov['platform']['cpu_count']} CPUs",
         "",
         "Turn kinds: " + ", ".join(f"{k} {v}" for k, v in m["kinds"]["by_kind"].items())
-        + f"; screen failed closed on {m['kinds']['screen_failed_closed']} turns.",
+        + f"; screen failed closed on {m['kinds']['screen_failed_closed']} turns; "
+        f"pipeline fell back to its own fixed reflection on "
+        f"{fmt(m['kinds'].get('pipeline_fallback_rate'))} of listening turns.",
         "",
     ]
     if "miti" in m:

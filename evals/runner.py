@@ -108,6 +108,7 @@ def turn_record(scenario: Scenario, index: int, turn, model_calls: int, model_s:
         "output_safety": turn.output_safety,
         "tokens": turn.tokens,
         "model_calls": model_calls,
+        "meta": turn.meta,  # engine notes: history kept, pipeline fallback and candidates
         "crisis_check": None,
         "latency_s": turn.latency_s,
         "first_token_s": turn.first_token_s,

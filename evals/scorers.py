@@ -46,7 +46,14 @@ def _spread(values: Sequence[float], digits: int = 3) -> dict:
 def score_kinds(turns: Sequence[dict]) -> dict:
     kinds = Counter(t["kind"] for t in turns)
     errors = sum(1 for t in turns if (t.get("safety") or {}).get("error"))
-    return {"by_kind": dict(sorted(kinds.items())), "screen_failed_closed": errors}
+    spoken = listening(turns)
+    fallbacks = sum(1 for t in spoken if (t.get("meta") or {}).get("fallback"))
+    return {
+        "by_kind": dict(sorted(kinds.items())),
+        "screen_failed_closed": errors,
+        # the pipeline's own fixed reflection when no model candidate passed its checks
+        "pipeline_fallback_rate": fallbacks / len(spoken) if spoken else None,
+    }
 
 
 def score_miti(turns: Sequence[dict]) -> dict:

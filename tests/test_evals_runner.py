@@ -26,12 +26,12 @@ scenarios:
 """
 
 
-def config_for(tmp_path, **run):
+def config_for(tmp_path, pipeline=False, **run):
     scenario_file = tmp_path / "mini.yaml"
     scenario_file.write_text(SCENARIOS, encoding="utf-8")
     data = {
         "safety": {"semantic": False, "timeout_s": 30},  # rules only: quick and load-independent
-        "listening": {"pipeline": False},
+        "listening": {"pipeline": pipeline},
         "run": {"name": "t", "scenario_sets": [str(scenario_file)], "safety_sets": False,
                 "crisis_probe": False, "output_dir": str(tmp_path / "runs"), **run},
     }
@@ -122,24 +122,26 @@ def strip_timings(records):
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
-@pytest.fixture(scope="module")
-def tiny_runs(tiny_model_dir, tmp_path_factory):
-    """Three runs of the tiny real model with sampling on: seed 0 twice, then seed 1."""
+def tiny_run(tiny_model_dir, tmp, seed, pipeline):
+    """The tiny real model with sampling on, through the bare model or the reflect-first pipeline."""
     from chatbot.factory import build_model
 
+    config = config_for(tmp, pipeline=pipeline, seed=seed)
+    app = config.app_config.model_copy(update={
+        "model": config.app_config.model.model_copy(
+            update={"backend": "transformers", "name": tiny_model_dir, "threads": 1}),
+        "generation": config.app_config.generation.model_copy(
+            update={"max_new_tokens": 12, "do_sample": True, "temperature": 1.0}),
+    })
+    config = type(config)(run=config.run, app_config=app)
+    return run(config, model=build_model(app), progress=False, plots=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tiny_model_dir, tmp_path_factory):
+    """Bare model: seed 0 twice, then seed 1 (the replies are the model's own sampled text)."""
     tmp = tmp_path_factory.mktemp("seeded")
-    folders = []
-    for seed in (0, 0, 1):
-        config = config_for(tmp, seed=seed)
-        app = config.app_config.model_copy(update={
-            "model": config.app_config.model.model_copy(
-                update={"backend": "transformers", "name": tiny_model_dir, "threads": 1}),
-            "generation": config.app_config.generation.model_copy(
-                update={"max_new_tokens": 12, "do_sample": True, "temperature": 1.0}),
-        })
-        config = type(config)(run=config.run, app_config=app)
-        folders.append(run(config, model=build_model(app), progress=False, plots=False))
-    return folders
+    return [tiny_run(tiny_model_dir, tmp, seed, pipeline=False) for seed in (0, 0, 1)]
 
 
 def test_two_seeded_runs_give_identical_turns_apart_from_timings(tiny_runs):
@@ -147,8 +149,17 @@ def test_two_seeded_runs_give_identical_turns_apart_from_timings(tiny_runs):
     assert strip_timings(first) == strip_timings(second)
     replies = [t["reply"] for t in first if t["kind"] == "listening"]
     assert replies and any(r.strip() for r in replies)
+    assert all(t["model_calls"] == 1 for t in first if t["kind"] == "listening")
     # the seed matters: sampling with another seed says something else
     assert replies != [t["reply"] for t in other_seed if t["kind"] == "listening"]
+
+
+def test_two_seeded_runs_through_the_pipeline_are_identical(tiny_model_dir, tmp_path):
+    first, second = (read_jsonl(tiny_run(tiny_model_dir, tmp_path, 0, pipeline=True) / "turns.jsonl")
+                     for _ in range(2))
+    assert strip_timings(first) == strip_timings(second)
+    listening = [t for t in first if t["kind"] == "listening"]
+    assert listening and all(t["model_calls"] >= 1 for t in listening)  # candidates were sampled
 
 
 def test_local_model_folder_weights_are_hashed(tiny_runs):
