@@ -1,0 +1,406 @@
+"""Speed and memory of the embedded model on this machine: `python -m evals bench`.
+
+Every figure is a median of --runs repetitions, and every speed-up is a ratio against the
+baseline (plain `model.generate` in float32 with default settings) measured in the same run.
+llama.cpp (`pip install llama-cpp-python`, not part of CI) is the reference when installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+# Six exchanges before the message being answered: the conversation length the issue asks about.
+CONVERSATION = [
+    ("I've been feeling really overwhelmed at work and I can't sleep.",
+     "It sounds like work has been taking more than you have, and it follows you into the night."),
+    ("My manager keeps adding projects and I never say no.",
+     "Saying yes keeps the peace, and it also leaves you carrying far too much."),
+    ("I guess I'm scared they'll think I can't handle it.",
+     "Being seen as capable matters a lot to you."),
+    ("Yeah. My dad always said you never complain at work.",
+     "Some of that pressure goes back a long way."),
+    ("I lie awake going over my to-do list.",
+     "Your mind keeps working long after the day is over."),
+    ("Last night I got maybe four hours.",
+     "Four hours, on top of everything else; no wonder you're worn down."),
+]
+LAST_MESSAGE = "I don't know how much longer I can keep this pace."
+
+
+def conversation_messages(system: str) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}]
+    for user, bot in CONVERSATION:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": bot}]
+    messages.append({"role": "user", "content": LAST_MESSAGE})
+    return messages
+
+
+@dataclass
+class Variant:
+    name: str
+    ttft_s: float
+    decode_tok_s: float
+    tokens: int
+    same_text_as_baseline: bool | None = None
+    vs_baseline: float | None = None
+    note: str = ""
+
+
+@dataclass
+class BenchResult:
+    machine: dict = field(default_factory=dict)
+    load: dict = field(default_factory=dict)
+    variants: list[Variant] = field(default_factory=list)
+    pipeline: dict = field(default_factory=dict)
+    safety: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+    concurrency: list[dict] = field(default_factory=list)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class TimingStreamer:
+    """A transformers streamer that notes when each generated token arrives."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.ids: list[int] = []
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() first puts the prompt
+            self._prompt_seen = True
+            return
+        self.times.append(time.perf_counter())
+        self.ids.extend(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        pass
+
+
+def time_generate(model, inputs: dict, tokens: int, runs: int, **extra) -> tuple[float, float, list[int]]:
+    """Median TTFT and decode tokens/s for greedy generation of exactly `tokens` tokens."""
+    import torch
+
+    ttfts, rates, ids = [], [], []
+    prefix_factory: Callable | None = extra.pop("prefix_factory", None)
+    with torch.inference_mode():
+        model.generate(**inputs, max_new_tokens=4, do_sample=False)  # warm-up
+        for _ in range(runs):
+            streamer = TimingStreamer()
+            kwargs = dict(extra)
+            if prefix_factory is not None:
+                kwargs["cache"] = prefix_factory()
+            start = time.perf_counter()
+            model.generate(
+                **inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
+                streamer=streamer, **kwargs,
+            )
+            ttfts.append(streamer.times[0] - start)
+            rates.append((len(streamer.times) - 1) / (streamer.times[-1] - streamer.times[0]))
+            ids = streamer.ids
+    return median(ttfts), median(rates), ids
+
+
+def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compile: bool) -> list[Variant]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+
+    from chatbot.backends.transformers_backend import cpu_supports_bf16
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    messages = conversation_messages(system)
+    inputs = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    default_threads = torch.get_num_threads()
+    results: list[Variant] = []
+    baseline_ids: list[int] = []
+
+    def add(name: str, model, note: str = "", **extra) -> None:
+        nonlocal baseline_ids
+        ttft, rate, ids = time_generate(model, inputs, tokens, runs, **extra)
+        variant = Variant(name, round(ttft, 4), round(rate, 2), tokens, note=note)
+        if not baseline_ids:
+            baseline_ids = ids
+        variant.same_text_as_baseline = ids == baseline_ids
+        variant.vs_baseline = round(rate / results[0].decode_tok_s, 2) if results else 1.0
+        results.append(variant)
+        print(f"  {name:<34} ttft {ttft:6.3f} s   decode {rate:6.1f} tok/s", file=sys.stderr)
+
+    fp32 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    add("baseline: fp32 generate", fp32, f"torch default threads ({default_threads})")
+    torch.set_num_threads(1)
+    add("fp32, 1 thread", fp32)
+    torch.set_num_threads(2)
+    add("fp32, 2 threads", fp32)
+
+    if cpu_supports_bf16():
+        fast = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
+        add("bf16, 2 threads (app default)", fast)
+    else:
+        fast = fp32
+        print("  (no avx512_bf16 on this CPU: bf16 variants skipped)", file=sys.stderr)
+
+    prefix = tokenizer.apply_chat_template(
+        messages[:1], add_generation_prompt=False, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    with torch.inference_mode():
+        system_cache = fast(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
+    add(
+        "+ cached system prompt (app default)", fast,
+        prefix_factory=lambda: copy.deepcopy(system_cache),
+        note=f"{prefix.shape[-1]} of {inputs['input_ids'].shape[-1]} prompt tokens cached",
+    )
+    add("+ static KV cache", fast, cache_implementation="static")
+    if with_compile:
+        compiled = AutoModelForCausalLM.from_pretrained(folder, dtype=fast.dtype).eval()
+        compiled.forward = torch.compile(compiled.forward, mode="reduce-overhead")
+        started = time.perf_counter()
+        time_generate(compiled, inputs, 8, 1, cache_implementation="static")
+        add("+ static cache + torch.compile", compiled, cache_implementation="static",
+            note=f"compile took {time.perf_counter() - started:.0f} s")
+    int8 = torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    add("dynamic int8 linear layers", int8)
+    return results
+
+
+def bench_llamacpp(gguf: Path, system: str, tokens: int, runs: int) -> Variant | None:
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        print("  llama.cpp: not installed (pip install llama-cpp-python) - skipped", file=sys.stderr)
+        return None
+    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=2, verbose=False, seed=0)
+    messages = conversation_messages(system)
+    ttfts, rates = [], []
+    llm.create_chat_completion(messages, max_tokens=4, temperature=0)
+    for _ in range(runs):
+        llm.reset()  # no prompt reuse between runs: the same cold-prompt work as the others
+        times = []
+        start = time.perf_counter()
+        for chunk in llm.create_chat_completion(messages, max_tokens=tokens, temperature=0, stream=True):
+            if chunk["choices"][0]["delta"].get("content"):
+                times.append(time.perf_counter())
+        ttfts.append(times[0] - start)
+        rates.append((len(times) - 1) / (times[-1] - times[0]))
+    variant = Variant("llama.cpp (reference)", round(median(ttfts), 4), round(median(rates), 2),
+                      tokens, note=f"GGUF {gguf.name}, 2 threads")
+    print(f"  {variant.name:<34} ttft {variant.ttft_s:6.3f} s   decode {variant.decode_tok_s:6.1f} tok/s",
+          file=sys.stderr)
+    return variant
+
+
+def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dict], object]:
+    """End-to-end replies through the app's listener: safety, planning, candidates, output rail."""
+    from chatbot.config import load_config
+    from chatbot.factory import build_listener
+
+    listener = build_listener(load_config(environ={}))
+
+    def one_reply(listener, text=LAST_MESSAGE) -> tuple[float, float]:
+        conv = listener.new_conversation()
+        for user, bot in CONVERSATION:  # a 6-turn history without spending model time on it
+            from chatbot.conversation import Turn
+
+            conv.turns.append(Turn(user, bot, "listening"))
+        start = time.perf_counter()
+        first = None
+        for _ in listener.respond(conv, text):
+            if first is None:
+                first = time.perf_counter() - start
+        return first or 0.0, time.perf_counter() - start
+
+    one_reply(listener)  # warm-up
+    firsts, totals = zip(*(one_reply(listener) for _ in range(runs)))
+    pipeline = {
+        "pipeline_enabled": listener.pipeline is not None,
+        "first_text_s_median": round(median(list(firsts)), 3),
+        "reply_s_median": round(median(list(totals)), 3),
+        "runs": runs,
+    }
+    concurrency = []
+    for n in sessions:
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def session(i: int) -> None:
+            _, total = one_reply(listener, f"{LAST_MESSAGE} ({i})")
+            with lock:
+                latencies.append(total)
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=session, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        concurrency.append({
+            "sessions": n, "wall_s": round(wall, 2),
+            "replies_per_min": round(60 * n / wall, 1),
+            "latency_p50_s": round(percentile(latencies, 0.5), 2),
+            "latency_p95_s": round(percentile(latencies, 0.95), 2),
+        })
+        print(f"  {n} concurrent sessions: {concurrency[-1]}", file=sys.stderr)
+    return pipeline, concurrency, listener
+
+
+def bench_safety(screen, runs: int) -> dict:
+    from evals.safety_eval import load_messages
+
+    texts = [m.text for m in load_messages()]
+    for text in texts[:20]:
+        screen.assess_message(text)
+    times = []
+    for _ in range(max(1, runs // 2)):
+        for text in texts:
+            start = time.perf_counter()
+            screen.assess_message(text)
+            times.append(time.perf_counter() - start)
+    return {
+        "messages": len(times),
+        "p50_ms": round(1000 * percentile(times, 0.5), 2),
+        "p95_ms": round(1000 * percentile(times, 0.95), 2),
+        "max_ms": round(1000 * max(times), 2),
+    }
+
+
+PEAK_RSS_SCRIPT = """
+import resource, sys
+from chatbot.config import load_config
+from chatbot.factory import build_listener
+from evals.bench import CONVERSATION
+listener = build_listener(load_config(environ={}))
+conv = listener.new_conversation()
+for user, _ in CONVERSATION[:3]:
+    listener.respond(conv, user).consume()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_memory() -> dict:
+    """Peak resident memory of a process that does what the app does: load everything, reply."""
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_SCRIPT], capture_output=True, text=True, check=True
+    )
+    kib = int(out.stdout.strip().splitlines()[-1])
+    return {"peak_rss_mb": round(kib / 1024, 1), "what": "build_listener + 3 replies, one process"}
+
+
+def bench_load(runs: int) -> dict:
+    from chatbot.backends import embedded
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        embedded.ensure_converted(Path(tmp), progress=lambda m: None)
+        cold = time.perf_counter() - start
+    warm = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        embedded.load_embedded_model()
+        warm.append(time.perf_counter() - start)
+    return {"cold_conversion_s": round(cold, 2), "warm_load_s_median": round(median(warm), 2)}
+
+
+def print_table(result: BenchResult) -> None:
+    print("\n| variant | TTFT (s) | decode tok/s | × baseline | same greedy text | note |")
+    print("|---|---:|---:|---:|:---:|---|")
+    for v in result.variants:
+        same = "" if v.same_text_as_baseline is None else ("yes" if v.same_text_as_baseline else "no")
+        ratio = "" if v.vs_baseline is None else f"{v.vs_baseline:.2f}"
+        print(f"| {v.name} | {v.ttft_s:.3f} | {v.decode_tok_s:.1f} | {ratio} | {same} | {v.note} |")
+    for title, section in (("load", result.load), ("pipeline", result.pipeline),
+                           ("safety screen", result.safety), ("memory", result.memory)):
+        if section:
+            print(f"\n{title}: " + ", ".join(f"{k}={v}" for k, v in section.items()))
+    if result.concurrency:
+        print("\n| sessions | wall (s) | replies/min | latency p50 (s) | p95 (s) |")
+        print("|---:|---:|---:|---:|---:|")
+        for c in result.concurrency:
+            print(f"| {c['sessions']} | {c['wall_s']} | {c['replies_per_min']} | "
+                  f"{c['latency_p50_s']} | {c['latency_p95_s']} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (median)")
+    parser.add_argument("--tokens", type=int, default=64, help="tokens generated per decode run")
+    parser.add_argument("--compile", action="store_true", help="also try torch.compile (~1 min)")
+    parser.add_argument("--only", choices=["decode", "pipeline", "safety", "memory", "load"],
+                        action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--sessions", default="1,4,8", help="concurrent sessions to try")
+    parser.add_argument("--out", default="runs/bench", help="folder for the JSON result")
+    args = parser.parse_args(argv)
+    parts = set(args.only or ["decode", "pipeline", "safety", "memory", "load"])
+
+    import torch
+
+    from chatbot.backends import embedded
+    from chatbot.prompts import load_prompt
+
+    result = BenchResult(machine={
+        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "torch": torch.__version__, "python": platform.python_version(),
+    })
+    folder = embedded.ensure_converted()
+    system = load_prompt("system").render()
+    if "load" in parts:
+        print("model load...", file=sys.stderr)
+        result.load = bench_load(max(1, args.runs // 2))
+    if "decode" in parts:
+        print("decode variants...", file=sys.stderr)
+        result.variants = bench_variants(folder, system, args.tokens, args.runs, args.compile)
+        reference = bench_llamacpp(embedded.gguf_path(), system, args.tokens, args.runs)
+        if reference:
+            reference.vs_baseline = round(reference.decode_tok_s / result.variants[0].decode_tok_s, 2)
+            result.variants.append(reference)
+    listener = None
+    if "pipeline" in parts:
+        print("pipeline and concurrency...", file=sys.stderr)
+        sessions = tuple(int(s) for s in args.sessions.split(",") if s)
+        result.pipeline, result.concurrency, listener = bench_pipeline(args.runs, sessions)
+    if "safety" in parts:
+        from safety import SafetyScreen
+
+        screen = listener.screen if listener else SafetyScreen()
+        screen.warm_up()
+        result.safety = bench_safety(screen, args.runs)
+    if "memory" in parts:
+        result.memory = bench_memory()
+    print_table(result)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(asdict(result), indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
