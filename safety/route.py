@@ -81,8 +81,11 @@ def select_resources(entry: Country, category: str | None, helping_other: bool) 
 
 
 def _bullets(resources: tuple[Resource, ...]) -> str:
+    """Short list for the reply text: services for specific audiences only if little else exists."""
+    general = [r for r in resources if not r.audience]
+    shown = general if len(general) >= 2 else list(resources)
     lines = []
-    for r in resources[:MAX_LISTED]:
+    for r in shown[:MAX_LISTED]:
         who = f" (for {r.audience})" if r.audience else ""
         lines.append(f"- **{r.name}**{who}: {r.display}")
     return "\n".join(lines)
