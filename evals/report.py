@@ -153,7 +153,7 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         "",
         f"- Started {summary['started_at']}, took {summary['runtime_s']} s "
         f"({summary['scenarios']} scenarios, {summary['turns']} turns; sets: "
-        f"{', '.join(summary['sets']) or '–'})",
+        f"{', '.join(summary['sets']) or '–'}){_phases(summary)}",
         f"- Model: {model.get('backend')} `{model.get('name')}` ({model.get('dtype')}), "
         f"weights sha256 {_short(model.get('weights_sha256'))}",
         f"- Generation: max_new_tokens={gen['max_new_tokens']}, temperature={gen['temperature']}, "
@@ -221,6 +221,12 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     out += ["## Sample exchanges", ""] + _samples(turns) + [""]
     return "\n".join(out)
+
+
+def _phases(summary: dict) -> str:
+    phases = summary.get("phases_s") or {}
+    return ("; " + ", ".join(f"{k.replace('_', ' ')} {v} s" for k, v in phases.items())
+            if phases else "")
 
 
 def _active(summary: dict) -> str:

@@ -224,14 +224,20 @@ def run(
     folder = Path(out_dir) if out_dir else new_run_dir(run_section)
     folder.mkdir(parents=True, exist_ok=True)
 
+    phases = {"setup": round(time.perf_counter() - wall, 1)}
+
+    mark = time.perf_counter()
     turns = []
-    with (folder / "turns.jsonl").open("w", encoding="utf-8") as fh:  # line by line: a long
+    with (folder / "turns.jsonl").open("w", encoding="utf-8") as fh:
         for record in run_scenarios(listener, counting, scenarios, app.locale.country, progress):
-            fh.write(_line(record))  # run shows its progress and keeps what it did
+            fh.write(_line(record))  # line by line: a long run shows and keeps what it did
             fh.flush()
             turns.append(record)
+    phases["scenarios"] = round(time.perf_counter() - mark, 1)
+
     probe = None
     if run_section.crisis_probe and "crisis" in run_section.metrics:
+        mark = time.perf_counter()
         counting.max_pieces = 1  # a missed crisis message's reply is cut short: only the miss counts
         try:
             probe = list(run_scenarios(listener, counting, crisis_probe_scenarios(),
@@ -239,15 +245,20 @@ def run(
         finally:
             counting.max_pieces = None
         write_jsonl(folder / "crisis_probe.jsonl", probe)
+        phases["crisis_probe"] = round(time.perf_counter() - mark, 1)
+
     safety_records = None
     if run_section.safety_sets and "safety" in run_section.metrics:
+        mark = time.perf_counter()
         safety_records = run_safety_sets(listener.screen)
         write_jsonl(folder / "safety.jsonl", safety_records)
+        phases["safety_sets"] = round(time.perf_counter() - mark, 1)
 
     summary = {
         "run": run_section.name,
         "started_at": started_at.isoformat(timespec="seconds"),
         "runtime_s": round(time.perf_counter() - wall, 1),
+        "phases_s": phases,  # setup = model, screen and coder loading
         "scenarios": len(scenarios),
         "turns": len(turns),
         "sets": sorted({s.set for s in scenarios}),
