@@ -158,7 +158,9 @@ def load_annomi(path: str | Path, quality: str | None = None) -> list[Scenario]:
         by_transcript.setdefault(row["transcript_id"], []).append(row)
     out = []
     for transcript_id in sorted(by_transcript, key=_natural):
-        utterances = sorted(by_transcript[transcript_id], key=lambda r: int(r["utterance_id"]))
+        # AnnoMI-full repeats an utterance once per annotator: keep each utterance once
+        unique = {int(r["utterance_id"]): r for r in by_transcript[transcript_id]}
+        utterances = [unique[i] for i in sorted(unique)]
         turns = _merge_runs((r["interlocutor"] == "client", r["utterance_text"]) for r in utterances)
         if turns:
             topic = utterances[0].get("topic", "")

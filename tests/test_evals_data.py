@@ -112,6 +112,7 @@ def test_annomi_groups_client_utterances_per_transcript_in_order(tmp_path):
         ["high", "10", "smoking", "0", "therapist", "What brings you here?"],
         ["high", "10", "smoking", "2", "therapist", "Tell me more."],
         ["high", "10", "smoking", "3", "client", "My kids hate it."],
+        ["high", "10", "smoking", "3", "client", "My kids hate it."],  # a second annotator's row
         ["low", "2", "alcohol", "0", "client", "I drink."],
         ["low", "2", "alcohol", "1", "client", "Sometimes a lot."],
     ])
