@@ -28,9 +28,10 @@ BUSY_ON, BUSY_OFF = _BUSY.format("true"), _BUSY.format("false")
 SHOW_HELP = "() => { document.getElementById('help-panel')?.scrollIntoView({block: 'start'}); }"
 
 
-def style() -> dict[str, Any]:
-    """Theme and CSS, which Gradio 6 takes in launch()."""
-    return {"theme": make_theme(), "css": CSS}
+def launch_options() -> dict[str, Any]:
+    """Theme and CSS (Gradio 6 takes them in launch()), and no browser-side run history: Gradio
+    would otherwise keep every message in the browser's storage, outside Delete's reach."""
+    return {"theme": make_theme(), "css": CSS, "run_history": False, "footer_links": ["settings"]}
 
 
 def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] = time.time,
@@ -104,7 +105,9 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
         stop_btn.click(None, js=BUSY_OFF)
         stop_btn.click(h.stopped, [session], chat_out, cancels=streams)
         undo_btn.click(h.undo, [session], view_out)
-        delete_btn.click(h.delete, [session, files], [*view_out[:-1], files, session])
+        delete_out = [*view_out[:-1], files, session]
+        delete_btn.click(h.delete, [session, files], delete_out)
+        chatbot.clear(h.delete, [session, files], delete_out)  # the log's own trash icon
         export_btn.click(h.export, [session], [files, session])
         help_btn.click(h.open_help, [session], [help_panel, session]).then(None, js=SHOW_HELP)
         country_dd.change(h.set_country, [country_dd, session], [help_panel, session])
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_app(listener, config)
     demo.queue(default_concurrency_limit=config.app.concurrency_limit)
     demo.launch(server_name=config.app.host, server_port=config.app.port, ssr_mode=False,
-                show_error=False, pwa=False, mcp_server=False, **style())
+                show_error=False, pwa=False, mcp_server=False, **launch_options())
     return 0
 
 

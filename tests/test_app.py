@@ -272,3 +272,12 @@ def test_build_app_limits_generation_from_config(listener):
     generating = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") in ("send", "retry")]
     assert len(generating) == 3
     assert {(f.concurrency_limit, f.concurrency_id) for f in generating} == {(2, "generation")}
+
+
+def test_app_colours_meet_wcag_aa():
+    from chatbot.webui.theme import COLORS, CONTRAST_PAIRS, contrast_ratio
+
+    assert contrast_ratio("#ffffff", "#000000") == pytest.approx(21.0)
+    assert contrast_ratio("#777777", "#ffffff") < 4.5  # a known failing grey
+    for fg, bg in CONTRAST_PAIRS:
+        assert contrast_ratio(COLORS[fg], COLORS[bg]) >= 4.5, (fg, bg)

@@ -1,36 +1,77 @@
-"""Look of the page: system fonts only (no web-font downloads), high-contrast help panel."""
+"""Look of the page: system fonts only (no web-font downloads), high-contrast help panel.
+
+Colours live in COLORS, and CONTRAST_PAIRS names which text sits on which background, so a test
+can hold every pair to WCAG AA (4.5:1).
+"""
 
 from __future__ import annotations
+
+from string import Template
 
 SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
                 "sans-serif")
 MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
 
-CSS = """
+COLORS = {
+    "disclosure_fg": "#0f172a", "disclosure_bg": "#eff6ff", "disclosure_rule": "#1d4ed8",
+    "help_button_fg": "#ffffff", "help_button_bg": "#b91c1c", "help_button_border": "#7f1d1d",
+    "focus": "#f59e0b",
+    "panel_fg": "#1f2937", "panel_bg": "#fef2f2", "panel_border": "#b91c1c",
+    "panel_heading": "#7f1d1d", "panel_extra": "#374151",
+    "table_border": "#cbd5e1", "page_bg": "#ffffff",
+    "good": "#166534", "fair": "#92400e", "below_fair": "#991b1b",
+}
+CONTRAST_PAIRS = [
+    ("disclosure_fg", "disclosure_bg"), ("help_button_fg", "help_button_bg"),
+    ("panel_fg", "panel_bg"), ("panel_heading", "panel_bg"), ("panel_extra", "panel_bg"),
+    ("good", "page_bg"), ("fair", "page_bg"), ("below_fair", "page_bg"),
+]
+
+_CSS = Template("""
 .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px;
   overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
-#disclosure { font-size: 0.95rem; border-left: 4px solid #1d4ed8; padding: 0.25rem 0.75rem;
-  background: #eff6ff; color: #0f172a; }
-#get-help { background: #b91c1c; color: #ffffff; font-weight: 700; border: 2px solid #7f1d1d; }
+#disclosure { font-size: 0.95rem; border-left: 4px solid $disclosure_rule;
+  padding: 0.25rem 0.75rem; background: $disclosure_bg; color: $disclosure_fg; }
+#disclosure * { color: $disclosure_fg; }
+#get-help { background: $help_button_bg; color: $help_button_fg; font-weight: 700;
+  border: 2px solid $help_button_border; }
 #get-help:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
-  outline: 3px solid #f59e0b; outline-offset: 2px; }
-.help-panel { border: 3px solid #b91c1c; border-radius: 8px; background: #fef2f2;
-  color: #1f2937; padding: 0.75rem 1rem; }
-.help-panel h2 { color: #7f1d1d; margin: 0 0 0.5rem 0; font-size: 1.25rem; }
-.help-emergency { font-size: 1.15rem; color: #7f1d1d; }
-.help-extra { color: #374151; }
+  outline: 3px solid $focus; outline-offset: 2px; }
+.help-panel { border: 3px solid $panel_border; border-radius: 8px; background: $panel_bg;
+  color: $panel_fg; padding: 0.75rem 1rem; }
+.help-panel h2 { color: $panel_heading; margin: 0 0 0.5rem 0; font-size: 1.25rem; }
+.help-emergency { font-size: 1.15rem; color: $panel_heading; }
+.help-extra { color: $panel_extra; }
 .miti-panel table { border-collapse: collapse; width: 100%; }
-.miti-panel th, .miti-panel td { border: 1px solid #cbd5e1; padding: 0.3rem 0.5rem; text-align: left; }
+.miti-panel th, .miti-panel td { border: 1px solid $table_border; padding: 0.3rem 0.5rem;
+  text-align: left; }
 .miti-panel caption { font-weight: 700; text-align: left; padding-bottom: 0.3rem; }
-.rating-good { color: #166534; font-weight: 700; }
-.rating-fair { color: #92400e; font-weight: 700; }
-.rating-below-fair { color: #991b1b; font-weight: 700; }
-"""
+.rating-good { color: $good; font-weight: 700; }
+.rating-fair { color: $fair; font-weight: 700; }
+.rating-below-fair { color: $below_fair; font-weight: 700; }
+""")
+CSS = _CSS.substitute(COLORS)
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2.x contrast ratio of two #rrggbb colours."""
+
+    def luminance(color: str) -> float:
+        channels = [int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    hi, lo = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
 
 
 def make_theme():
     import gradio as gr
 
-    return gr.themes.Default(
+    theme = gr.themes.Default(
         primary_hue="blue", neutral_hue="slate", font=list(SYSTEM_FONTS), font_mono=list(MONO_FONTS),
     )
+    # the default primary (blue-500 under white text) is 3.7:1; blue-700 is 6.7:1
+    return theme.set(button_primary_background_fill="*primary_700",
+                     button_primary_background_fill_hover="*primary_800",
+                     button_primary_text_color="white")

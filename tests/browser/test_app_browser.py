@@ -57,7 +57,7 @@ def app_url(tmp_path_factory):
     demo.queue()
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                ssr_mode=False, quiet=True, pwa=False, **app.style())
+                ssr_mode=False, quiet=True, pwa=False, **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -168,6 +168,11 @@ def test_end_to_end_flow_stays_on_localhost(audited, app_url, tmp_path):
     assert not page.request.get(served).ok  # the served copy is gone too
     assert not os.path.exists(served.split("file=", 1)[1])
 
+    # Gradio's run history would keep every message in localStorage; the app turns it off
+    stored = page.evaluate("""async () => JSON.stringify([localStorage, sessionStorage,
+        (await indexedDB.databases()).map(d => d.name)])""")
+    assert "Work has been" not in stored and "kill" not in stored
+
     hosts = {urlparse(u).hostname for u in urls if urlparse(u).scheme not in ("data", "blob")}
     assert urls and hosts == {"127.0.0.1"}, f"requests left 127.0.0.1: {sorted(hosts)}"
 
@@ -256,3 +261,36 @@ def test_keyboard_only_send(audited, app_url):
     expect(user).to_contain_text("Second line.")
     expect(page.locator("#message textarea")).to_have_value("")
 
+
+
+CONTRAST_JS = """(selectors) => selectors.map((sel) => {
+  const el = document.querySelector(sel);
+  if (!el) return [sel, null, null];
+  let bg = null;
+  for (let node = el; node && !bg; node = node.parentElement) {
+    const c = getComputedStyle(node).backgroundColor;
+    if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') bg = c;
+  }
+  return [sel, getComputedStyle(el).color, bg || 'rgb(255, 255, 255)'];
+})"""
+
+
+def _hex(css_color: str) -> str:
+    parts = css_color[css_color.index("(") + 1:css_color.index(")")].split(",")[:3]
+    return "#" + "".join(f"{round(float(p)):02x}" for p in parts)
+
+
+def test_rendered_text_has_readable_contrast(audited, app_url):
+    from chatbot.webui.theme import contrast_ratio
+
+    page, _ = audited
+    page.goto(app_url)
+    page.locator("#get-help").click()
+    _send(page, WORK)
+    _wait_reply(page, 1)
+    selectors = ["#send", "#stop", "#get-help", "#disclosure p", "#help-panel h2",
+                 "#help-panel li", "#chat-log .message.bot .prose",
+                 "#chat-log .message.user .prose", "#notes p", "#message label span"]
+    for sel, fg, bg in page.evaluate(CONTRAST_JS, selectors):
+        assert fg is not None, f"{sel} not found"
+        assert contrast_ratio(_hex(fg), _hex(bg)) >= 4.5, (sel, fg, bg)
