@@ -31,7 +31,7 @@ SHOW_HELP = "() => { document.getElementById('help-panel')?.scrollIntoView({bloc
 def launch_options() -> dict[str, Any]:
     """Theme and CSS (Gradio 6 takes them in launch()), and no browser-side run history: Gradio
     would otherwise keep every message in the browser's storage, outside Delete's reach."""
-    return {"theme": make_theme(), "css": CSS, "run_history": False, "footer_links": ["settings"]}
+    return {"theme": make_theme(), "css": CSS, "run_history": False, "footer_links": []}
 
 
 def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] = time.time,
@@ -58,7 +58,7 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
         help_panel = gr.HTML(visible=False, elem_id="help-panel")
         chatbot = gr.Chatbot(
             value=[{"role": "assistant", "content": texts["first_message"]}],
-            elem_id="chat-log", label="Conversation", height=420, feedback_options=None,
+            elem_id="chat-log", label="Conversation", height=540, feedback_options=None,
             allow_tags=False, sanitize_html=True, latex_delimiters=[], buttons=["copy"],
         )
         status = gr.HTML(status_html(""), elem_id="reply-status")

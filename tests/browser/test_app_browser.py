@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
@@ -46,20 +48,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def served(tmp_path_factory):
     import app
     from chatbot.config import load_config
     from chatbot.factory import build_listener
 
     config = load_config(overrides=["listening.pipeline=false", "locale.country=US"])
-    listener = build_listener(config, model=SlowModel(default=REPLY))
+    model = SlowModel(default=REPLY)
+    listener = build_listener(config, model=model)
     demo = app.build_app(listener, config, export_root=str(tmp_path_factory.mktemp("exports")))
     demo.queue()
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                 ssr_mode=False, quiet=True, pwa=False, **app.launch_options())
-    yield f"http://127.0.0.1:{port}/"
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", model=model)
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(served):
+    return served.url
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +234,26 @@ def test_two_sessions_never_see_each_other(browser, app_url):
         assert "Biscuit" in second and "Alice" not in second
         pages[0].reload()  # a new page load is a new session
         expect(pages[0].locator("#chat-log .message.user")).to_have_count(0)
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_the_next_person_sees_a_queue_position(browser, served):
+    from playwright.sync_api import expect
+
+    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))  # a few seconds
+    contexts = [browser.new_context() for _ in range(2)]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for page in pages:
+            page.goto(served.url)
+        _send(pages[0], "First person.")
+        expect(pages[0].locator("#chat-log")).to_contain_text("That sounds like", timeout=60_000)
+        _send(pages[1], "Second person.")
+        expect(pages[1].get_by_text(re.compile(r"queue: *1/1"))).not_to_have_count(0)
+        _wait_reply(pages[1], 1)  # and then the reply comes, with no error
+        expect(pages[1].locator(".toast-body")).to_have_count(0)
     finally:
         for c in contexts:
             c.close()
