@@ -144,8 +144,10 @@ class SafetyScreen:
             resolved = self.rules.past.search(normalized) and not self.rules.current.search(normalized)
             framed = self.rules.fiction.search(normalized) and not self.rules.roleplay.search(normalized)
             negated = any(s.endswith("~negated") for s in suppressed)
+            # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
+            plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
             verdict = self._semantic_verdict(
-                normalized, careful, bool(suppressed or resolved or framed), deadline, strong_only=negated
+                plain, careful, bool(suppressed or resolved or framed), deadline, strong_only=negated
             )
             if verdict is not None:
                 return Assessment(

@@ -87,6 +87,8 @@ def test_negation_of_another_clause_does_not_hide_a_crisis(screen):
         "I could murder a pizza",
         "my roommate ate my fries, I'm going to kill him lol",
         "I cut my finger chopping onions",
+        "me corté el dedo cocinando",
+        "Diese Hitze bringt mich um",
     ],
 )
 def test_idioms_do_not_route(screen, text):
@@ -127,7 +129,7 @@ def test_own_crisis_outranks_third_party(screen):
 @pytest.mark.parametrize(
     "text",
     ["Quiero morirme", "Je veux mourir", "Ich will nicht mehr leben", "me corto los brazos",
-     "je me scarifie", "ich ritze mich"],
+     "je me scarifie", "ich ritze mich", "Ich habe mich heute wieder geritzt", "me quiero quitar la vida"],
 )
 def test_spanish_french_german(screen, text):
     a = routed(screen, text)
