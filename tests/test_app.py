@@ -281,3 +281,36 @@ def test_app_colours_meet_wcag_aa():
     assert contrast_ratio("#777777", "#ffffff") < 4.5  # a known failing grey
     for fg, bg in CONTRAST_PAIRS:
         assert contrast_ratio(COLORS[fg], COLORS[bg]) >= 4.5, (fg, bg)
+
+
+def test_main_launches_on_the_configured_host_and_port(listener, monkeypatch):
+    import gradio as gr
+
+    import app
+    import chatbot.factory
+
+    launched = {}
+    monkeypatch.setattr(chatbot.factory, "build_listener", lambda config: listener)
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.update(kw))
+    assert app.main(["--set", "app.port=7999", "--set", "app.concurrency_limit=1"]) == 0
+    assert launched["server_name"] == "127.0.0.1" and launched["server_port"] == 7999
+    assert launched["run_history"] is False and launched["ssr_mode"] is False
+    assert "help-panel" in launched["css"] and launched["theme"] is not None
+
+
+def test_main_reports_a_bad_config(capsys):
+    import app
+
+    assert app.main(["--set", "app.port=not-a-number"]) == 2
+    assert "app.port" in capsys.readouterr().err
+
+
+def test_importing_the_app_loads_no_model_libraries():
+    import subprocess
+    import sys
+
+    code = ("import sys, app; heavy = [m for m in ('torch', 'transformers', "
+            "'sentence_transformers') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])
+    assert out.stdout.strip() == "[]"
