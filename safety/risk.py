@@ -19,12 +19,12 @@ class ConversationRisk:
         self.categories: list[str] = []
         self.signal_counts: dict[str, int] = {}
         self.score = 0.0
-        self._last_seen: int | None = None  # id() of the last assessment, so double updates are harmless
+        self._last_seen: Assessment | None = None  # kept (not its id()), so double updates are harmless
 
     def update(self, assessment: Assessment) -> None:
-        if self._last_seen == id(assessment):
+        if self._last_seen is assessment:  # a reference, since id() of a freed object can be reused
             return
-        self._last_seen = id(assessment)
+        self._last_seen = assessment
         self.turns += 1
         for signal in assessment.signals:
             self.signal_counts[signal] = self.signal_counts.get(signal, 0) + 1

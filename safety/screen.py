@@ -100,6 +100,9 @@ class SafetyScreen:
     def _assess(self, text: str, risk: ConversationRisk | None, semantic: bool | None = None) -> Assessment:
         if not isinstance(text, str):
             raise TypeError("message text must be a string")
+        use_semantic = self.use_semantic if semantic is None else semantic
+        if use_semantic:
+            self.semantic_layer()  # one-time load, outside the per-message time budget
         deadline = time.perf_counter() + self.timeout_s
         normalized = normalize(text)
         hits = self._rule_hits(normalized)
@@ -138,16 +141,16 @@ class SafetyScreen:
             ):
                 return _routed("suicide", 1, (f"context:accumulated:{score:.1f}", *signals), signals, suppressed)
 
-        use_semantic = self.use_semantic if semantic is None else semantic
         if use_semantic:
             # Explicit negation/fiction/past evidence in the message raises the semantic bar.
             resolved = self.rules.past.search(normalized) and not self.rules.current.search(normalized)
             framed = self.rules.fiction.search(normalized) and not self.rules.roleplay.search(normalized)
+            accident = self.rules.accident.search(normalized)
             negated = any(s.endswith("~negated") for s in suppressed)
             # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
             plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
             verdict = self._semantic_verdict(
-                plain, careful, bool(suppressed or resolved or framed), deadline, strong_only=negated
+                plain, careful, bool(suppressed or resolved or framed or accident), deadline, strong_only=negated
             )
             if verdict is not None:
                 return Assessment(

@@ -271,3 +271,30 @@ def test_import_is_light_and_crisis_path_never_loads_a_model():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_risk_counts_every_turn_even_when_assessments_are_discarded(screen):
+    # id() of a freed Assessment can be reused; updates must not be skipped because of that.
+    risk = ConversationRisk()
+    for text in ["I feel so worthless.", "I gave away my guitar.", "It will all be over soon."]:
+        screen.assess_message(text, risk=risk)  # result dropped at once, as a caller might
+    assert risk.turns == 3 and len(risk.signal_counts) == 3 and risk.careful_mode
+
+
+def test_first_message_does_not_fail_closed_while_the_embedder_loads(monkeypatch):
+    import time
+
+    screen = SafetyScreen(semantic=True, timeout_s=0.2)
+
+    class SlowToLoad:
+        def classify(self, *args, **kwargs):
+            return None
+
+    def load():
+        time.sleep(0.4)  # longer than the per-message budget
+        screen._semantic = SlowToLoad()
+        return screen._semantic
+
+    monkeypatch.setattr(screen, "semantic_layer", lambda: screen._semantic or load())
+    a = screen.assess_message("I had a quiet afternoon")
+    assert not a.route and a.error is None
