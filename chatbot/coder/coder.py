@@ -105,13 +105,11 @@ class TechniqueCoder:
         whole_vec, sent_vecs = vecs[0], vecs[1 : 1 + len(sentences)]
         prompt_vec = vecs[-1] if prompt else None
 
+        # A summary marker only counts when no sentence gives advice: advice inside a recap is advice.
+        advice_anywhere = any(rules.advice_hit(s, self._rules) for s in sentences)
         hit = rules.summary_hit(text, self._rules)
-        if hit:
+        if hit and not advice_anywhere:
             return [Code(hit.code, None, 0.95, hit.evidence)]
-        if len(sentences) > 1:
-            code, prob = self._classify(text, whole_vec)
-            if code == "summary" and prob >= 0.5:
-                return [Code("summary", None, prob, "classifier")]
 
         parts: list[tuple[str, str | None, float, str, list[str]]] = []
         for sentence, vec in zip(sentences, sent_vecs):
@@ -127,6 +125,8 @@ class TechniqueCoder:
             else:
                 code, conf = self._classify(sentence, vec)
                 subtype, evidence = None, "classifier"
+                if code == "summary":  # one sentence is not a summary; see the run check below
+                    code = "reflection"
                 if code == "question":
                     subtype = str(self._models.question.predict(vec[None, :])[0])
             if parts and parts[-1][0] == code and code != "question":
@@ -134,6 +134,13 @@ class TechniqueCoder:
                 parts[-1] = (code, last[1], min(last[2], conf), last[3], last[4] + [sentence])
             else:
                 parts.append((code, subtype, conf, evidence, [sentence]))
+
+        # Without a marker, a summary is a run of reflections that the whole text reads as a
+        # summary; a lone sentence the classifier calls "summary" is read as a reflection.
+        if len(parts) == 1 and parts[0][0] == "reflection" and len(sentences) > 1:
+            code, prob = self._classify(text, whole_vec)
+            if code == "summary":
+                return [Code("summary", None, round(prob, 3), "classifier")]
 
         out = []
         for code, subtype, conf, evidence, group in parts:

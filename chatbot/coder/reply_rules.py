@@ -1,0 +1,72 @@
+"""Pure rules about a listener's reply and the person's words, read from reply_rules.yaml."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+PATTERN_FIELDS = ("self_claims", "dismissive", "not_a_reply", "summary_requests", "effort_cues", "difficulty")
+
+
+@dataclass(frozen=True)
+class ReplyRules:
+    patterns: dict[str, tuple[re.Pattern, ...]]
+    hedges: tuple[str, ...]
+    perspective: tuple[tuple[re.Pattern, str], ...]
+    meanings: tuple[tuple[re.Pattern, str], ...] = ()
+
+    def any(self, name: str, text: str) -> bool:
+        text = text.replace("\u2019", "'")
+        return any(p.search(text) for p in self.patterns[name])
+
+
+@functools.lru_cache(maxsize=1)
+def load_reply_rules() -> ReplyRules:
+    path = resources.files("chatbot.coder").joinpath("reply_rules.yaml")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = [f for f in (*PATTERN_FIELDS, "hedges", "perspective") if f not in data]
+    if missing:
+        raise ValueError(f"{path}: missing fields {missing}")
+    patterns = {f: tuple(re.compile(p, re.IGNORECASE) for p in data[f]) for f in PATTERN_FIELDS}
+    # Longest phrases first so "i was" wins over "i".
+    swaps = sorted(data["perspective"].items(), key=lambda kv: -len(kv[0]))
+    perspective = tuple((re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])", re.IGNORECASE), v) for k, v in swaps)
+    hedges = tuple(sorted((h.lower() for h in data["hedges"]), key=len, reverse=True))
+    meanings = tuple((re.compile(m["cue"], re.IGNORECASE), m["phrase"]) for m in data.get("meanings", []))
+    return ReplyRules(patterns, hedges, perspective, meanings)
+
+
+def meaning_for(text: str, rules: ReplyRules | None = None) -> str | None:
+    """The meaning a reflection may add for these words, from the first matching cue."""
+    rules = rules or load_reply_rules()
+    text = text.replace("\u2019", "'")
+    return next((phrase for cue, phrase in rules.meanings if cue.search(text)), None)
+
+
+def to_second_person(text: str, rules: ReplyRules | None = None) -> str:
+    """'I miss my dad' -> 'you miss your dad'. One pass, so swapped words are not swapped back."""
+    rules = rules or load_reply_rules()
+    text = text.replace("\u2019", "'")
+    combined = re.compile("|".join(f"(?P<g{i}>{p.pattern})" for i, (p, _) in enumerate(rules.perspective)),
+                          re.IGNORECASE)
+
+    def swap(match: re.Match) -> str:
+        return rules.perspective[int(match.lastgroup[1:])][1]
+
+    return combined.sub(swap, text)
+
+
+def strip_hedges(clause: str, rules: ReplyRules | None = None) -> str:
+    rules = rules or load_reply_rules()
+    changed = True
+    while changed:
+        changed = False
+        for hedge in rules.hedges:
+            m = re.match(rf"{re.escape(hedge)}\b[\s,]*", clause, re.IGNORECASE)
+            if m and len(clause) > m.end():
+                clause, changed = clause[m.end():], True
+    return clause

@@ -1,0 +1,337 @@
+"""Reflect-first listening: plan a move, sample a few candidates, keep the best that passes checks.
+
+A small model told to "reflect" still gives advice, asks several questions and drifts. So each turn:
+1. plan the move (reflect most turns; an open question at most every other turn; an affirmation
+   when the person shows effort; a summary every few turns or when asked),
+2. prompt the model for that move (prompts/<move>.yaml: instruction + few-shot examples),
+3. generate a few candidates with seeds derived from settings.seed, trim each to the sentences
+   before the first one that breaks a rule, and check it (coder + simple checks),
+4. return the best passing candidate, or a deterministic reflection built from the person's words.
+Model errors propagate: the engine owns error handling.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chatbot.coder import Code, TechniqueCoder
+from chatbot.coder import rules as coder_rules
+from chatbot.coder.features import content_words
+from chatbot.coder.reply_rules import (
+    ReplyRules, load_reply_rules, meaning_for, strip_hedges, to_second_person,
+)
+from chatbot.models import ChatModel, GenerationSettings, Message
+from chatbot.prompts import load_prompt
+
+MOVES = ("reflect", "question", "affirm", "summarize")
+SUMMARY_EVERY = 4  # a summary on turns 4, 8, ... (1-based)
+QUESTION_EVERY = 3  # a question move on turns 3, 6, ... keeps reflections >= 2x questions
+HISTORY_EXCHANGES = {"summarize": 3}  # earlier exchanges shown to the model; default below
+DEFAULT_HISTORY_EXCHANGES = 1  # the 135M model loses the thread with more
+MAX_SENTENCES = 3
+MAX_NEW_TOKENS = 40  # candidates are trimmed to 1-3 sentences anyway
+ECHO_MAX_WORDS = 20
+SHORT_ECHO_WORDS = 10  # with an added meaning the echo stays short: reflect, don't parrot
+CLAUSE_BREAKS = ("but", "because", "and", "so", "when", "if", "since", "while", "though")
+REPEAT_JACCARD = 0.7  # content-word overlap with an earlier reply that counts as a repeat
+ON_TOPIC_COSINE = 0.45
+# Codes a candidate may have (primary code) to count as doing the planned move.
+MOVE_FITS = {
+    "reflect": {"reflection"},
+    "question": {"question", "reflection"},  # the question itself is checked separately
+    "affirm": {"affirmation", "reflection"},
+    "summarize": {"summary", "reflection"},
+}
+
+
+@dataclass
+class PlannedReply:
+    text: str
+    move: str
+    code: Code
+    fallback: bool
+    tokens: int
+    candidates: list[dict] = field(default_factory=list)  # model text and checks, never user text
+
+
+@dataclass
+class _Candidate:
+    index: int
+    seed: int | None
+    text: str
+    trimmed: bool
+    code: Code | None
+    checks: dict[str, bool]
+    score: float
+    ideal: bool
+
+    @property
+    def passed(self) -> bool:
+        return all(self.checks.values())
+
+    def public(self) -> dict:
+        return {
+            "index": self.index, "seed": self.seed, "text": self.text, "trimmed": self.trimmed,
+            "code": self.code.code if self.code else None,
+            "subtype": self.code.subtype if self.code else None,
+            "checks": dict(self.checks), "passed": self.passed, "score": round(self.score, 3),
+        }
+
+
+# -- pure helpers --------------------------------------------------------------------------
+
+def plan_move(history: Sequence[Message], user_text: str, rules: ReplyRules | None = None) -> str:
+    rules = rules or load_reply_rules()
+    turn = 1 + sum(1 for m in history if m.get("role") == "user")  # this turn, 1-based
+    replies = [m["content"] for m in history if m.get("role") == "assistant"]
+    last_asked = bool(replies) and "?" in replies[-1]
+    if rules.any("summary_requests", user_text):
+        return "summarize"
+    if turn % SUMMARY_EVERY == 0:
+        return "summarize"
+    if rules.any("effort_cues", user_text) and not _looks_like_affirmation(replies[-1:]):
+        return "affirm"
+    if turn % QUESTION_EVERY == 0 and not last_asked:
+        return "question"
+    return "reflect"
+
+
+def _looks_like_affirmation(replies: list[str]) -> bool:
+    return bool(replies) and replies[0].lstrip().lower().startswith("you ") and "?" not in replies[0]
+
+
+def tidy(raw: str) -> str:
+    """The model's first paragraph without quotes or role labels."""
+    text = raw.strip().split("\n", 1)[0].strip()
+    text = re.sub(r"^(listener|assistant|ai)\s*:\s*", "", text, flags=re.IGNORECASE)
+    return text.strip(" \"'\u201c\u201d")
+
+
+def echo(user_text: str, rules: ReplyRules | None = None, max_words: int = ECHO_MAX_WORDS) -> tuple[str, bool]:
+    """The person's own words turned to "you", and whether they carry difficulty."""
+    rules = rules or load_reply_rules()
+    sentences = coder_rules.split_sentences(user_text) or [user_text]
+    hard = [s for s in sentences if rules.any("difficulty", s)]
+    chosen = (hard or sentences)[0]
+    clause = strip_hedges(chosen.strip().rstrip(".!?\u2026 "), rules)
+    words = clause.split()
+    if len(words) > max_words:  # cut at a clause break, never mid-phrase unless there is none
+        breaks = [i for i in range(3, len(words) - 1)
+                  if words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS]
+        early = [i for i in breaks if i < max_words]
+        cut = early[-1] if early else (breaks[0] if breaks and breaks[0] < ECHO_MAX_WORDS else ECHO_MAX_WORDS - 1)
+        clause = " ".join(words[: cut + 1])
+    clause = to_second_person(clause, rules).strip(" ,;")
+    return clause[:1].lower() + clause[1:], bool(hard)
+
+
+def _stable_index(key: str, n: int) -> int:
+    return zlib.crc32(key.encode("utf-8")) % n
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def is_repeat(text: str, earlier: Sequence[str]) -> bool:
+    norm = " ".join(text.lower().split())
+    words = content_words(text)
+    return any(
+        norm == " ".join(e.lower().split()) or _jaccard(words, content_words(e)) >= REPEAT_JACCARD
+        for e in earlier
+    )
+
+
+# -- the pipeline --------------------------------------------------------------------------
+
+class ReflectFirstPipeline:
+    def __init__(
+        self,
+        model: ChatModel,
+        coder: TechniqueCoder,
+        candidates: int = 3,
+        reply_check: Callable[[str], bool] | None = None,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        embed_fn: Callable | None = None,
+    ) -> None:
+        self.model = model
+        self.coder = coder
+        self.candidates = max(1, candidates)
+        self.reply_check = reply_check
+        self.max_new_tokens = max_new_tokens
+        self._embed_fn = embed_fn
+        self.rules = load_reply_rules()
+        self.system = load_prompt("system").template.strip()
+        self.prompts = {move: load_prompt(move) for move in MOVES}
+
+    def plan_move(self, history: Sequence[Message], user_text: str) -> str:
+        return plan_move(history, user_text, self.rules)
+
+    def messages_for(self, move: str, history: Sequence[Message], user_text: str) -> list[Message]:
+        prompt = self.prompts[move]
+        out: list[Message] = [{"role": "system", "content": f"{self.system}\n\n{prompt.template.strip()}"}]
+        for ex in prompt.examples:
+            out += [dict(m) for m in ex.history]
+            out += [{"role": "user", "content": ex.user}, {"role": "assistant", "content": ex.assistant}]
+        keep = 2 * HISTORY_EXCHANGES.get(move, DEFAULT_HISTORY_EXCHANGES)
+        recent = [dict(m) for m in history if m.get("role") in ("user", "assistant")]
+        out += recent[-keep:] if keep else []
+        out.append({"role": "user", "content": user_text})
+        return out
+
+    def reply(self, history: Sequence[Message], user_text: str, settings: GenerationSettings) -> PlannedReply:
+        move = self.plan_move(history, user_text)
+        messages = self.messages_for(move, history, user_text)
+        earlier = [m["content"] for m in history if m.get("role") == "assistant"]
+        judged: list[_Candidate] = []
+        tokens = 0
+        for i in range(self.candidates):
+            cand_settings = self._candidate_settings(settings, i)
+            pieces = list(self.model.stream(messages, cand_settings))
+            tokens += len(pieces)
+            cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier)
+            judged.append(cand)
+            if cand.passed and cand.ideal:
+                break  # good enough: save the CPU the remaining candidates
+        passing = [c for c in judged if c.passed]
+        public = [c.public() for c in judged]
+        if passing:
+            best = max(passing, key=lambda c: (c.score, -c.index))
+            return PlannedReply(best.text, move, best.code, False, tokens, public)
+        text = self.fallback(move, history, user_text, settings.seed)
+        return PlannedReply(text, move, self.coder.code(text, user_text), True, tokens, public)
+
+    # -- candidates ------------------------------------------------------------------------
+    def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
+        seed = None if settings.seed is None else settings.seed * 1009 + i
+        changes = dict(
+            seed=seed,
+            max_new_tokens=min(settings.max_new_tokens, self.max_new_tokens),
+            stop=tuple(dict.fromkeys(("\n", *settings.stop))),
+        )
+        if i > 0:  # later candidates must differ from the first: sample them
+            changes.update(do_sample=True, temperature=max(settings.temperature, 0.7))
+        return settings.with_(**changes)
+
+    def trim(self, raw: str) -> tuple[str, bool]:
+        """Keep the sentences before the first that breaks a rule; stop after one question."""
+        text = tidy(raw)
+        sentences = coder_rules.split_sentences(text)
+        if len(sentences) > 1 and not re.search(r"[.!?\u2026][\"')]*$", sentences[-1]):
+            sentences = sentences[:-1]  # cut off mid-sentence by the token limit
+        kept: list[str] = []
+        if len(sentences) > 1 and self._sentence_breaks_rules(sentences[0]):
+            sentences = sentences[1:]  # a bad opener ("Don't worry.") may hide a good reflection
+        for sentence in sentences[:MAX_SENTENCES]:
+            if self._sentence_breaks_rules(sentence):
+                break
+            kept.append(sentence)
+            if sentence.rstrip().endswith("?"):
+                break
+        out = " ".join(kept)
+        return out, out != text
+
+    def _sentence_breaks_rules(self, sentence: str) -> bool:
+        r = coder_rules.load_rules()
+        return bool(
+            coder_rules.advice_hit(sentence, r)
+            or self.rules.any("self_claims", sentence)
+            or self.rules.any("dismissive", sentence)
+            or self.rules.any("not_a_reply", sentence)
+        )
+
+    def _judge(self, index, seed, raw, move, user_text, earlier) -> _Candidate:
+        text, trimmed = self.trim(raw)
+        sentences = coder_rules.split_sentences(text)
+        parts = self.coder.code_all(text, user_text) if text else []
+        primary = self.coder.code(text, user_text) if text else None
+        questions = [p for p in parts if p.code == "question"]
+        checks = {
+            "not_empty": bool(text.strip()),
+            "complete": bool(re.search(r"[.!?\u2026][\"')]*$", text)),
+            "sentences_1_3": 1 <= len(sentences) <= MAX_SENTENCES,
+            "one_question_max": len(questions) <= 1,
+            "no_advice": not any(p.code == "advice" for p in parts) and not coder_rules.is_diagnosis(text),
+            "no_self_claims": not self.rules.any("self_claims", text),
+            "not_dismissive": not self.rules.any("dismissive", text),
+            "on_topic": bool(text) and self._on_topic(text, user_text),
+            "not_repeat": bool(text) and not is_repeat(text, earlier),
+            "fits_move": primary is not None and primary.code in MOVE_FITS[move]
+            and (move != "question" or len(questions) == 1),
+            "safe": bool(text) and self._safe(text),
+        }
+        score, ideal = self._score(move, primary, parts, text, user_text)
+        return _Candidate(index, seed, text, trimmed, primary, checks, score, ideal)
+
+    def _score(self, move, primary, parts, text, user_text) -> tuple[float, bool]:
+        if primary is None:
+            return 0.0, False
+        codes = {(p.code, p.subtype) for p in parts}
+        complex_r = ("reflection", "complex") in codes or ("summary", None) in codes
+        open_q = ("question", "open") in codes
+        has_r = any(c == "reflection" for c, _ in codes)
+        ideal = {
+            "reflect": primary.code == "reflection" and complex_r,
+            "question": open_q and has_r,
+            "affirm": primary.code == "affirmation",
+            "summarize": primary.code == "summary",
+        }[move]
+        overlap = len(content_words(text) & content_words(user_text))
+        score = 2.0 * ideal + 1.0 * complex_r + 0.5 * open_q + 0.2 * primary.confidence
+        return score + 0.1 * min(overlap, 3), ideal
+
+    def _on_topic(self, text: str, user_text: str) -> bool:
+        if content_words(text) & content_words(user_text):
+            return True
+        import numpy as np
+
+        embed = self._embed_fn
+        if embed is None:
+            from chatbot.embeddings import embed
+        a, b = embed([text, user_text])
+        return float(np.dot(a, b)) >= ON_TOPIC_COSINE
+
+    def _safe(self, text: str) -> bool:
+        if self.reply_check is None:
+            return True
+        try:
+            return bool(self.reply_check(text))
+        except Exception:  # a failing rail must not let a candidate through
+            return False
+
+    # -- fallback --------------------------------------------------------------------------
+    def fallback(self, move: str, history: Sequence[Message], user_text: str, seed: int | None) -> str:
+        """A reflection from the person's own words (plus an open question or a summary by move)."""
+        earlier = [m["content"] for m in history if m.get("role") == "assistant"]
+        key = f"{seed}|{user_text}"
+        if move == "summarize":
+            users = [m["content"] for m in history if m.get("role") == "user"][-2:] + [user_text]
+            items = [echo(u, self.rules, max_words=12)[0] for u in users]
+            items = list(dict.fromkeys(i for i in items if i))
+            joined = items[0] if len(items) == 1 else ", ".join(items[:-1]) + ", and " + items[-1]
+            text = self.prompts["summarize"].messages["fallback"].format(items=joined)
+            if not is_repeat(text, earlier):
+                return text
+        reflection = self._fallback_reflection(user_text, key, earlier)
+        if move != "question":
+            return reflection
+        asked = " ".join(earlier).lower()
+        questions = [q for q in self.prompts["question"].messages.values() if q.lower() not in asked]
+        questions = questions or list(self.prompts["question"].messages.values())
+        return f"{reflection} {questions[_stable_index(key, len(questions))]}"
+
+    def _fallback_reflection(self, user_text: str, key: str, earlier: Sequence[str]) -> str:
+        meaning = meaning_for(user_text, self.rules)
+        clause, _ = echo(user_text, self.rules, SHORT_ECHO_WORDS if meaning else ECHO_MAX_WORDS)
+        templates = [v for k, v in self.prompts["reflect"].messages.items()
+                     if k.startswith("meaning" if meaning else "plain")]
+        start = _stable_index(key, len(templates))
+        for step in range(len(templates)):
+            text = templates[(start + step) % len(templates)].format(echo=clause, meaning=meaning)
+            text = text[:1].upper() + text[1:]
+            if not is_repeat(text, earlier):
+                return text
+        return text

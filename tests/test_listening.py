@@ -1,0 +1,154 @@
+"""Reflect-first pipeline with the scripted fake model: choice, checks, fallback, determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.coder import TechniqueCoder
+from chatbot.listening import ReflectFirstPipeline, echo, is_repeat, plan_move
+from chatbot.models import GenerationSettings
+from tests.conftest import ScriptedModel
+
+SETTINGS = GenerationSettings(max_new_tokens=60, seed=7)
+USER = "I've been feeling really overwhelmed at work and I can't sleep."
+
+
+@pytest.fixture(scope="module")
+def coder() -> TechniqueCoder:
+    return TechniqueCoder.load()
+
+
+def exchange(user: str, reply: str) -> list[dict]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+
+
+def test_picks_the_candidate_that_passes_checks(coder):
+    model = ScriptedModel([
+        "You should talk to your boss and try meditation.",
+        "It sounds like work is following you into the night, and you're running on empty.",
+        "What do you do for work? How long has this been going on?",
+    ])
+    planned = ReflectFirstPipeline(model, coder, candidates=3).reply([], USER, SETTINGS)
+    assert planned.move == "reflect"
+    assert not planned.fallback
+    assert planned.text == "It sounds like work is following you into the night, and you're running on empty."
+    assert planned.code.code == "reflection"
+    passed = [c["passed"] for c in planned.candidates]
+    assert passed[0] is False and passed[1] is True
+    assert planned.candidates[0]["checks"]["no_advice"] is False or not planned.candidates[0]["text"]
+
+
+def test_seeds_are_derived_from_settings_seed(coder):
+    model = ScriptedModel(["Sure.", "Okay.", "Hmm."])
+    seen = []
+    original = model.stream
+
+    def spy(messages, settings):
+        seen.append(settings.seed)
+        return original(messages, settings)
+
+    model.stream = spy
+    ReflectFirstPipeline(model, coder, candidates=3).reply([], USER, SETTINGS)
+    assert len(set(seen)) == 3 and all(s is not None for s in seen)
+
+
+def test_falls_back_deterministically_when_nothing_passes(coder):
+    bad = ["You should quit.", "Don't worry, it'll get better.", "As a mother myself I feel sad too."]
+    a = ReflectFirstPipeline(ScriptedModel(bad), coder).reply([], USER, SETTINGS)
+    b = ReflectFirstPipeline(ScriptedModel(bad), coder).reply([], USER, SETTINGS)
+    assert a.fallback and b.fallback
+    assert a.text == b.text
+    assert "overwhelmed at work" in a.text and "you" in a.text.lower().split()
+    assert "I've" not in a.text and " I " not in f" {a.text} "
+    assert a.code.code == "reflection"
+
+
+def test_fallback_question_move_has_exactly_one_open_question(coder):
+    history = exchange("My mum calls me every day.", "It sounds like those calls are a lot.")
+    history += exchange("She checks if I've eaten.", "You feel checked on.")
+    pipeline = ReflectFirstPipeline(ScriptedModel(["You should tell her to stop."] * 3), coder)
+    assert pipeline.plan_move(history, "I'm 28, I live on my own.") == "question"
+    planned = pipeline.reply(history, "I'm 28, I live on my own.", SETTINGS)
+    assert planned.fallback
+    assert planned.text.count("?") == 1
+    parts = coder.code_all(planned.text, "I'm 28, I live on my own.")
+    assert [p.subtype for p in parts if p.code == "question"] == ["open"]
+
+
+def test_trims_to_one_question_and_drops_advice_after_a_reflection(coder):
+    pipeline = ReflectFirstPipeline(ScriptedModel(), coder)
+    text, trimmed = pipeline.trim("It sounds like you feel stuck. What is that like? Is it every day? You should rest.")
+    assert trimmed and text == "It sounds like you feel stuck. What is that like?"
+    text, _ = pipeline.trim("It sounds like a heavy week. You should take a bath.")
+    assert text == "It sounds like a heavy week."
+
+
+def test_rejects_a_repeat_of_an_earlier_reply(coder):
+    earlier = "It sounds like work is following you into the night, and you're running on empty."
+    history = exchange("Work is a lot.", earlier)
+    model = ScriptedModel([earlier, earlier, earlier])
+    planned = ReflectFirstPipeline(model, coder).reply(history, USER, SETTINGS)
+    assert planned.text != earlier
+    assert all(c["checks"]["not_repeat"] is False for c in planned.candidates)
+    assert planned.fallback
+
+
+def test_output_rail_drops_unsafe_candidates(coder):
+    good = "It sounds like work is following you into the night, and you're running on empty."
+    pipeline = ReflectFirstPipeline(ScriptedModel([good] * 3), coder, reply_check=lambda text: False)
+    planned = pipeline.reply([], USER, SETTINGS)
+    assert planned.fallback and all(c["checks"]["safe"] is False for c in planned.candidates)
+
+
+def test_rejects_claims_of_being_human_or_having_feelings(coder):
+    pipeline = ReflectFirstPipeline(ScriptedModel([
+        "When I was your age my dad did the same thing.",
+        "I feel sad too when work gets like that.",
+        "It sounds like work is following you into the night.",
+    ]), coder)
+    planned = pipeline.reply([], USER, SETTINGS)
+    assert planned.text == "It sounds like work is following you into the night."
+
+
+def test_plan_move_schedule():
+    history: list[dict] = []
+    moves = []
+    for i in range(8):
+        moves.append(plan_move(history, f"Statement number {i} about my week."))
+        history += exchange(f"Statement number {i} about my week.", "Reply.")
+    assert moves[3] == "summarize" and moves[7] == "summarize"
+    assert moves.count("question") >= 1
+    assert all(a != "question" or b != "question" for a, b in zip(moves, moves[1:]))
+    assert moves.count("reflect") >= 2 * moves.count("question")
+    assert plan_move([], "Can you sum up what I've said?") == "summarize"
+    assert plan_move(exchange("a", "b"), "I finally told my boss I need help.") == "affirm"
+
+
+def test_echo_turns_first_person_into_second():
+    text, hard = echo("I guess I'm scared my sister won't call me back.")
+    assert text == "you're scared your sister won't call you back" and hard
+
+
+def test_is_repeat_ignores_case_and_small_changes():
+    assert is_repeat("It sounds like a hard week.", ["it sounds like a  hard week."])
+    assert not is_repeat("It sounds like a hard week.", ["Your sister never asks about you."])
+
+
+def test_model_errors_propagate(coder):
+    from chatbot.models import ModelError
+
+    class Broken(ScriptedModel):
+        def stream(self, messages, settings):
+            raise ModelError("boom")
+
+    with pytest.raises(ModelError):
+        ReflectFirstPipeline(Broken(), coder).reply([], USER, SETTINGS)
+
+
+def test_prompts_come_from_yaml_with_examples(coder):
+    model = ScriptedModel(["It sounds like a lot at once."])
+    ReflectFirstPipeline(model, coder, candidates=1).reply([], USER, SETTINGS)
+    messages = model.calls[0]
+    assert messages[0]["role"] == "system" and "reflect" in messages[0]["content"].lower()
+    assert messages[-1] == {"role": "user", "content": USER}
+    assert len(messages) > 3  # few-shot examples sit between the system prompt and the user line
