@@ -121,6 +121,12 @@ def markdown(result: dict) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {name} | {pv} | {bv} | {ratio or ''} |" for name, pv, bv, ratio in rows]
+    model_only = result.get("pipeline_model_written")
+    if model_only and model_only["replies"]:
+        lines += ["", f"Pipeline replies written by the model (not the fallback): {model_only['replies']}; "
+                  f"R:Q {_fmt(model_only['r_to_q'])}, complex reflections "
+                  f"{_fmt(model_only['pct_complex_reflections'], True)}, advice/diagnosis "
+                  f"{model_only['advice_or_diagnosis_replies']}."]
     lines += ["", "MITI \"good\" (pipeline): " + ", ".join(
         f"{k}: {'yes' if v else 'NO'}" for k, v in meets_good(p).items())]
     lines += ["MITI \"good\" (bare): " + ", ".join(
@@ -220,6 +226,7 @@ def summarise(records: dict[str, list[dict]], meta: dict) -> dict:
         "candidates": meta.get("candidates", "?"),
         "seconds": meta.get("seconds", {"pipeline": float("nan"), "bare": float("nan")}),
         "pipeline": arm_metrics(pipe), "bare": arm_metrics(bare_recs), "samples": samples,
+        "pipeline_model_written": arm_metrics([r for r in pipe if not r.get("fallback")]),
     }
 
 
