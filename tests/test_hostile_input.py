@@ -315,3 +315,19 @@ def test_listener_always_answers_and_records_a_writable_turn(listener, raw):
 def test_crisis_wrapped_in_emoji_and_rtl_noise_still_routes(rules_screen, before, after):
     assessment = rules_screen.assess_message(f"{before} {CRISIS} {after}")
     assert assessment.route and assessment.category == "suicide"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=ANY_TEXT)
+def test_handlers_always_yield_what_gradio_can_serialise(listener, text):
+    import orjson
+
+    from chatbot.webui.handlers import ChatHandlers
+    from chatbot.webui.session import Session
+
+    handlers = ChatHandlers(listener)
+    session = handlers.new_session()
+    outputs = list(handlers.send(text, session))
+    for out in outputs:  # gradio sends every output with orjson
+        orjson.dumps([o for o in out if not isinstance(o, Session)], default=str)
+    assert session.conversation.turns and outputs[-1][1][-1]["role"] == "assistant"

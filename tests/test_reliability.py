@@ -210,3 +210,40 @@ def test_missing_backend_at_start_still_gives_a_working_app(name, tmp_path):
     files, _ = handlers.export(session)  # export needs no model either
     assert '"model": null' in open(files["value"][1], encoding="utf-8").read()
     assert app.build_app(listener, config) is not None
+
+
+# -- through the served app ----------------------------------------------------------------------
+def test_served_app_turns_faults_into_calm_replies_and_recovers(listener, backend, tmp_path):
+    """The same faults through Gradio's queue and gradio_client: no error ever reaches the page."""
+    import app
+    from gradio_client import Client
+
+    from chatbot.config import load_config
+
+    demo = app.build_app(listener, load_config(), export_root=str(tmp_path))
+    demo.queue()
+    port = _closed_port()
+    options = getattr(app, "launch_options", None) or getattr(app, "style", None)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                ssr_mode=False, pwa=False, show_error=False, **(options() if options else {}))
+
+    def last_reply(out) -> str:
+        return out[1][-1]["content"][0]["text"]
+
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        calm = render.as_plain_text(listener.fixed["model_error"])
+        for fault in ("raise_midstream", "hang", "out_of_memory"):
+            backend.fault = fault
+            assert last_reply(client.predict(f"Work is a lot ({fault}).", api_name="/send")) == calm
+        out = client.predict(CRISIS, api_name="/send")  # still broken: crisis needs no model
+        assert "988" in last_reply(out)
+        assert out[2]["visible"] is True and "988" in out[2]["value"]
+        backend.fault = None
+        backend.release.set()
+        out = client.predict("Thanks. Still tired though.", api_name="/send")
+        assert last_reply(out) == render.as_plain_text(GOOD)
+        users = [m["content"][0]["text"] for m in out[1] if m["role"] == "user"]
+        assert len(users) == 5  # every message of the session is still on screen
+    finally:
+        demo.close()
