@@ -173,13 +173,21 @@ def _natural(key: str) -> tuple[int, str]:
 
 
 def limit_per_set(scenarios: list[Scenario], limit: int | None) -> list[Scenario]:
-    """The first `limit` scenarios of each set, in file order (so a subset is stable)."""
+    """At most `limit` scenarios of each set, taking its topics in turn (first topic's first
+    scenario, second topic's first, ...), so a small subset still covers every topic. Stable."""
     if limit is None:
         return scenarios
-    counts: dict[str, int] = {}
-    out = []
-    for s in scenarios:
-        if counts.get(s.set, 0) < limit:
-            out.append(s)
-            counts[s.set] = counts.get(s.set, 0) + 1
-    return out
+    chosen: set[int] = set()
+    for set_name in dict.fromkeys(s.set for s in scenarios):
+        by_topic: dict[str, list[int]] = {}
+        for i, s in enumerate(scenarios):
+            if s.set == set_name:
+                by_topic.setdefault(s.topic, []).append(i)
+        queues = list(by_topic.values())
+        picked = 0
+        while picked < limit and any(queues):
+            for queue in queues:
+                if queue and picked < limit:
+                    chosen.add(queue.pop(0))
+                    picked += 1
+    return [s for i, s in enumerate(scenarios) if i in chosen]  # file order kept

@@ -40,6 +40,18 @@ def test_scenario_sets_load_by_name_all_and_path(tmp_path):
     assert [s.id for s in limit_per_set(every, 1)] == ["a1", "b1"]
 
 
+def test_limit_takes_topics_in_turn_and_keeps_file_order():
+    from evals.datasets import Scenario
+
+    scenarios = [Scenario("s", f"{topic}{n}", topic, ("x",))
+                 for topic in ("work", "grief", "school") for n in (1, 2)]
+    scenarios.append(Scenario("other", "o1", "work", ("x",)))
+    picked = limit_per_set(scenarios, 2)
+    assert [s.id for s in picked] == ["work1", "grief1", "o1"]
+    assert [s.id for s in limit_per_set(scenarios, 4)] == [
+        "work1", "work2", "grief1", "school1", "o1"]
+
+
 @pytest.mark.parametrize(
     "body, fragment",
     [
