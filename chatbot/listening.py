@@ -100,7 +100,9 @@ def plan_move(history: Sequence[Message], user_text: str, rules: ReplyRules | No
 
 
 def _looks_like_affirmation(replies: list[str]) -> bool:
-    return bool(replies) and replies[0].lstrip().lower().startswith("you ") and "?" not in replies[0]
+    if not replies:
+        return False
+    return replies[0].lstrip().lower().startswith("you ") and "?" not in replies[0]
 
 
 def tidy(raw: str) -> str:
@@ -110,7 +112,9 @@ def tidy(raw: str) -> str:
     return text.strip(" \"'\u201c\u201d")
 
 
-def echo(user_text: str, rules: ReplyRules | None = None, max_words: int = ECHO_MAX_WORDS) -> tuple[str, bool]:
+def echo(
+    user_text: str, rules: ReplyRules | None = None, max_words: int = ECHO_MAX_WORDS
+) -> tuple[str, bool]:
     """The person's own words turned to "you", and whether they carry difficulty."""
     rules = rules or load_reply_rules()
     sentences = coder_rules.split_sentences(user_text) or [user_text]
@@ -122,7 +126,10 @@ def echo(user_text: str, rules: ReplyRules | None = None, max_words: int = ECHO_
         breaks = [i for i in range(3, len(words) - 1)
                   if words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS]
         early = [i for i in breaks if i < max_words]
-        cut = early[-1] if early else (breaks[0] if breaks and breaks[0] < ECHO_MAX_WORDS else ECHO_MAX_WORDS - 1)
+        if early:
+            cut = early[-1]
+        else:  # no break before max_words: the first break within the long limit, or that limit
+            cut = breaks[0] if breaks and breaks[0] < ECHO_MAX_WORDS else ECHO_MAX_WORDS - 1
         clause = " ".join(words[: cut + 1])
     clause = to_second_person(clause, rules).strip(" ,;")
     return clause[:1].lower() + clause[1:], bool(hard)
@@ -172,17 +179,21 @@ class ReflectFirstPipeline:
 
     def messages_for(self, move: str, history: Sequence[Message], user_text: str) -> list[Message]:
         prompt = self.prompts[move]
-        out: list[Message] = [{"role": "system", "content": f"{self.system}\n\n{prompt.template.strip()}"}]
+        system = f"{self.system}\n\n{prompt.template.strip()}"
+        out: list[Message] = [{"role": "system", "content": system}]
         for ex in prompt.examples:
             out += [dict(m) for m in ex.history]
-            out += [{"role": "user", "content": ex.user}, {"role": "assistant", "content": ex.assistant}]
+            out.append({"role": "user", "content": ex.user})
+            out.append({"role": "assistant", "content": ex.assistant})
         keep = 2 * HISTORY_EXCHANGES.get(move, DEFAULT_HISTORY_EXCHANGES)
         recent = [dict(m) for m in history if m.get("role") in ("user", "assistant")]
         out += recent[-keep:] if keep else []
         out.append({"role": "user", "content": user_text})
         return out
 
-    def reply(self, history: Sequence[Message], user_text: str, settings: GenerationSettings) -> PlannedReply:
+    def reply(
+        self, history: Sequence[Message], user_text: str, settings: GenerationSettings
+    ) -> PlannedReply:
         move = self.plan_move(history, user_text)
         messages = self.messages_for(move, history, user_text)
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
@@ -254,7 +265,8 @@ class ReflectFirstPipeline:
             "complete": bool(re.search(r"[.!?\u2026][\"')]*$", text)),
             "sentences_1_3": 1 <= len(sentences) <= MAX_SENTENCES,
             "one_question_max": len(questions) <= 1,
-            "no_advice": not any(p.code == "advice" for p in parts) and not coder_rules.is_diagnosis(text),
+            "no_advice": not any(p.code == "advice" for p in parts)
+            and not coder_rules.is_diagnosis(text),
             "no_self_claims": not self.rules.any("self_claims", text),
             "not_dismissive": not self.rules.any("dismissive", text),
             "on_topic": bool(text) and self._on_topic(text, user_text),
@@ -303,7 +315,9 @@ class ReflectFirstPipeline:
             return False
 
     # -- fallback --------------------------------------------------------------------------
-    def fallback(self, move: str, history: Sequence[Message], user_text: str, seed: int | None) -> str:
+    def fallback(
+        self, move: str, history: Sequence[Message], user_text: str, seed: int | None
+    ) -> str:
         """A reflection from the person's own words (plus an open question or a summary by move)."""
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
         key = f"{seed}|{user_text}"
@@ -319,8 +333,8 @@ class ReflectFirstPipeline:
         if move != "question":
             return reflection
         asked = " ".join(earlier).lower()
-        questions = [q for q in self.prompts["question"].messages.values() if q.lower() not in asked]
-        questions = questions or list(self.prompts["question"].messages.values())
+        pool = list(self.prompts["question"].messages.values())
+        questions = [q for q in pool if q.lower() not in asked] or pool
         return f"{reflection} {questions[_stable_index(key, len(questions))]}"
 
     def _fallback_reflection(self, user_text: str, key: str, earlier: Sequence[str]) -> str:

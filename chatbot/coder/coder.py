@@ -19,7 +19,9 @@ from chatbot.coder import features, rules
 from chatbot.coder.codes import Code
 
 # Priority for the single label of a multi-part reply: what a reader most needs to see first.
-PRIMARY_ORDER = ("summary", "advice", "reflection", "affirmation", "question", "information", "other")
+PRIMARY_ORDER = (
+    "summary", "advice", "reflection", "affirmation", "question", "information", "other",
+)
 SUBTYPE_WEIGHT = 4.0  # lifts the few prompt-overlap features against 384 embedding dimensions
 
 
@@ -29,7 +31,8 @@ def labelled_path() -> Path:
 
 def load_labelled(path: Path | None = None) -> list[dict]:
     path = path or labelled_path()
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     for i, row in enumerate(rows, 1):
         if not row.get("text") or "code" not in row:
             raise ValueError(f"{path}:{i}: each row needs 'text' and 'code'")
@@ -46,7 +49,8 @@ class _Models:
 def _fit(x, y):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=4.0, max_iter=5000, random_state=0).fit(np.asarray(x), np.asarray(y))
+    model = LogisticRegression(C=4.0, max_iter=5000, random_state=0)
+    return model.fit(np.asarray(x), np.asarray(y))
 
 
 class TechniqueCoder:
@@ -96,7 +100,7 @@ class TechniqueCoder:
         return min(parts, key=lambda c: PRIMARY_ORDER.index(c.code))
 
     def code_all(self, text: str, prompt: str | None = None) -> list[Code]:
-        """MITI-style segments: each question counts on its own, adjacent statements of one kind merge."""
+        """MITI-style segments: a question counts alone; adjacent statements of one kind merge."""
         text = (text or "").strip()
         if not text:
             return [Code("other", None, 1.0, "rule:empty")]
@@ -105,7 +109,7 @@ class TechniqueCoder:
         whole_vec, sent_vecs = vecs[0], vecs[1 : 1 + len(sentences)]
         prompt_vec = vecs[-1] if prompt else None
 
-        # A summary marker only counts when no sentence gives advice: advice inside a recap is advice.
+        # A summary marker counts only when no sentence gives advice: advice in a recap is advice.
         advice_anywhere = any(rules.advice_hit(s, self._rules) for s in sentences)
         hit = rules.summary_hit(text, self._rules)
         if hit and not advice_anywhere:
@@ -159,7 +163,8 @@ class TechniqueCoder:
         return str(self._models.code.classes_[best]), float(probs[best])
 
     def _reflection_subtype(self, text, prompt, vec, prompt_vec) -> tuple[str, float]:
-        probs = self._models.reflection.predict_proba(_subtype_x(text, prompt, vec, prompt_vec)[None, :])[0]
+        x = _subtype_x(text, prompt, vec, prompt_vec)[None, :]
+        probs = self._models.reflection.predict_proba(x)[0]
         best = int(np.argmax(probs))
         return str(self._models.reflection.classes_[best]), float(probs[best])
 

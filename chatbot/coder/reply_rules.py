@@ -9,7 +9,9 @@ from importlib import resources
 
 import yaml
 
-PATTERN_FIELDS = ("self_claims", "dismissive", "not_a_reply", "summary_requests", "effort_cues", "difficulty")
+PATTERN_FIELDS = (
+    "self_claims", "dismissive", "not_a_reply", "summary_requests", "effort_cues", "difficulty",
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,13 @@ def load_reply_rules() -> ReplyRules:
     patterns = {f: tuple(re.compile(p, re.IGNORECASE) for p in data[f]) for f in PATTERN_FIELDS}
     # Longest phrases first so "i was" wins over "i".
     swaps = sorted(data["perspective"].items(), key=lambda kv: -len(kv[0]))
-    perspective = tuple((re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])", re.IGNORECASE), v) for k, v in swaps)
+    perspective = tuple(
+        (re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])", re.IGNORECASE), v) for k, v in swaps
+    )
     hedges = tuple(sorted((h.lower() for h in data["hedges"]), key=len, reverse=True))
-    meanings = tuple((re.compile(m["cue"], re.IGNORECASE), m["phrase"]) for m in data.get("meanings", []))
+    meanings = tuple(
+        (re.compile(m["cue"], re.IGNORECASE), m["phrase"]) for m in data.get("meanings", [])
+    )
     return ReplyRules(patterns, hedges, perspective, meanings)
 
 
@@ -51,8 +57,8 @@ def to_second_person(text: str, rules: ReplyRules | None = None) -> str:
     """'I miss my dad' -> 'you miss your dad'. One pass, so swapped words are not swapped back."""
     rules = rules or load_reply_rules()
     text = text.replace("\u2019", "'")
-    combined = re.compile("|".join(f"(?P<g{i}>{p.pattern})" for i, (p, _) in enumerate(rules.perspective)),
-                          re.IGNORECASE)
+    alternatives = (f"(?P<g{i}>{p.pattern})" for i, (p, _) in enumerate(rules.perspective))
+    combined = re.compile("|".join(alternatives), re.IGNORECASE)
 
     def swap(match: re.Match) -> str:
         return rules.perspective[int(match.lastgroup[1:])][1]

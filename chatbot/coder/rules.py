@@ -1,4 +1,4 @@
-"""Pure surface rules for the technique coder, read from rules.yaml (no model, no I/O after load)."""
+"""Surface rules for the technique coder, read from rules.yaml (no model, no I/O after load)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def normalise(sentence: str, rules: Rules) -> str:
-    """Lower-case, straight quotes, and leading fillers removed ("So, what happened?" -> "what happened?")."""
+    """Lower-case, straight quotes, no leading fillers ("So, what now?" -> "what now?")."""
     s = sentence.lower().replace("\u2019", "'").replace("\u2018", "'").strip()
     changed = True
     while changed:
