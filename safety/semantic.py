@@ -51,6 +51,8 @@ class Thresholds(BaseModel):
     strong: float  # crisis similarity that routes on its own
     careful_discount: float  # lowered by this in careful mode
     suppressed_penalty: float  # raised by this when a rule hit in the message was suppressed
+    classifier: float = 1.01  # logistic-regression probability that routes (>1 disables)
+    classifier_c: float = 16.0  # inverse regularisation of that classifier
 
 
 class ExamplesFile(BaseModel):
@@ -86,6 +88,7 @@ class SemanticLayer:
         self.crisis_vectors = crisis_vectors
         self.safe_vectors = safe_vectors
         self.embed = embed_fn
+        self.classifier = _fit_classifier(crisis_vectors, safe_vectors, examples.thresholds.classifier_c)
 
     @classmethod
     @functools.lru_cache(maxsize=1)
@@ -97,26 +100,45 @@ class SemanticLayer:
         return cls(examples, crisis, safe, embed)
 
     def scores(self, normalized: str) -> tuple[int, float, float]:
+        best, sim, safe_best, _ = self._scores(normalized)
+        return best, sim, safe_best
+
+    def _scores(self, normalized: str) -> tuple[int, float, float, float]:
         vector = _cached_vector(self.embed, normalized)
         crisis_sims = self.crisis_vectors @ vector
         best = int(crisis_sims.argmax())
         safe_best = float((self.safe_vectors @ vector).max()) if len(self.safe_vectors) else 0.0
-        return best, float(crisis_sims[best]), safe_best
+        prob = float(self.classifier.predict_proba(vector[None, :])[0, 1])
+        return best, float(crisis_sims[best]), safe_best, prob
 
     def classify(
         self, normalized: str, careful: bool = False, suppressed: bool = False, strong_only: bool = False
     ) -> Verdict | None:
         """strong_only: a rule saw explicit negation, which MiniLM cannot read, so only a near-copy routes."""
         t = self.examples.thresholds
-        best, sim, safe_sim = self.scores(normalized)
+        best, sim, safe_sim, prob = self._scores(normalized)
         shift = (-t.careful_discount if careful else 0.0) + (t.suppressed_penalty if suppressed else 0.0)
         routes = sim >= t.strong + shift or (
             not strong_only and sim >= t.route + shift and sim - safe_sim >= t.margin
         )
+        # A linear classifier over all examples generalises a little beyond the single nearest one;
+        # it is not trusted when a rule saw negation, fiction, resolved past or an accident.
+        if not routes and not strong_only and not suppressed:
+            routes = prob >= t.classifier - (t.careful_discount if careful else 0.0)
         if not routes:
             return None
         ex = self.examples.crisis[best]
         return Verdict(ex.category, ex.severity, ex.subject, ex.id, sim, safe_sim)
+
+
+def _fit_classifier(crisis_vectors, safe_vectors, c: float):
+    """Logistic regression, crisis vs safe examples; deterministic (lbfgs, no sampling)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.vstack([crisis_vectors, safe_vectors])
+    y = np.r_[np.ones(len(crisis_vectors)), np.zeros(len(safe_vectors))]
+    return LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, y)
 
 
 @functools.lru_cache(maxsize=512)
