@@ -87,7 +87,7 @@ def test_a_reply_unsafe_from_its_first_word_shows_only_the_replacement(listener,
     unsafe, reason = UNSAFE["dosage"]
     model.enqueue(unsafe)
     conv = listener.new_conversation()
-    reply = listener.respond(conv, "How much would it take?")
+    reply = listener.respond(conv, "Work has been a lot this month.")
     shown = "".join(reply)
     expected = safe_replacement_reply(ReplyCheck(ok=False, reason=reason))
     assert shown == expected == reply.turn.reply
