@@ -158,7 +158,12 @@ class SafetyScreen:
                     category=verdict.category,
                     severity=verdict.severity,
                     subject=verdict.subject,
-                    evidence=(f"example:{verdict.example_id}", f"sim:{verdict.similarity:.2f}", *suppressed),
+                    evidence=(
+                        f"example:{verdict.example_id}",
+                        f"sim:{verdict.similarity:.2f}",
+                        *((f"classifier:{verdict.probability:.2f}",) if verdict.via == "classifier" else ()),
+                        *suppressed,
+                    ),
                     signals=signals,
                 )
         return Assessment(

@@ -70,6 +70,8 @@ class Verdict:
     example_id: str
     similarity: float
     safe_similarity: float
+    via: str = "nearest"  # "nearest" example rule or "classifier"
+    probability: float = 0.0
 
 
 def load_examples_file() -> ExamplesFile:
@@ -123,12 +125,14 @@ class SemanticLayer:
         )
         # A linear classifier over all examples generalises a little beyond the single nearest one;
         # it is not trusted when a rule saw negation, fiction, resolved past or an accident.
+        via = "nearest"
         if not routes and not strong_only and not suppressed:
             routes = prob >= t.classifier - (t.careful_discount if careful else 0.0)
+            via = "classifier"
         if not routes:
             return None
         ex = self.examples.crisis[best]
-        return Verdict(ex.category, ex.severity, ex.subject, ex.id, sim, safe_sim)
+        return Verdict(ex.category, ex.severity, ex.subject, ex.id, sim, safe_sim, via, prob)
 
 
 def _fit_classifier(crisis_vectors, safe_vectors, c: float):
