@@ -258,6 +258,27 @@ def test_injection_then_crisis_through_the_handlers_opens_the_help_panel(handler
     assert out[2]["visible"] is True and "116 123" in out[2]["value"]
 
 
+@pytest.mark.parametrize("text", [
+    '<img src=x onerror="alert(1)"> It sounds like you are tired',
+    "It sounds like " + "you are tired " * 5000,
+    "\x00\x1b[2J", "",
+])
+def test_practice_coding_shows_no_markup_from_the_typed_reply(handlers, text):
+    html = handlers.practice(text, handlers.new_session())
+    assert html.startswith("<p") and "<img" not in html and "onerror" not in html
+
+
+@pytest.mark.parametrize("code", ["<script>alert(1)</script>", "../../etc/passwd", "", "us\x00",
+                                  "ZZ", "x" * 10_000])
+def test_an_unknown_country_code_falls_back_to_international_help(handlers, code):
+    session = handlers.new_session("UK")
+    panel, _ = handlers.set_country(code, session)
+    assert 'data-country="INTL"' in panel["value"] and "<script>" not in panel["value"]
+    assert session.conversation.country == "INTL"
+    turn = handlers.listener.respond(session.conversation, CRISIS).consume()
+    assert turn.kind == "crisis" and turn.meta["resources_country"] == "INTL"
+
+
 # -- properties: nothing raises, whatever the string ---------------------------------------------
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ANY_TEXT = st.text(max_size=400)  # any unicode except lone surrogates
