@@ -33,6 +33,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 HOST = "127.0.0.1"  # the only address this script ever talks to
+POLL_S = 0.05  # how often each simulated person checks their reply (sets timing resolution)
 # Everyday messages; {m} is the person's marker word. Never crisis language: crisis replies are
 # fixed text and would not exercise the model.
 MESSAGES = (
@@ -309,7 +310,7 @@ def send_one(client, text: str, user: int, index: int,
                     and chat[-2] == ("user", as_plain_text(text)):
                 result.first_reply_s = round(now, 4)
         seen_outputs = len(outputs)
-        time.sleep(0.02)
+        time.sleep(POLL_S)
     try:
         final = job.result(timeout=max(1.0, plan.hard_stop - time.monotonic()))
     except Exception as exc:
