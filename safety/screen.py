@@ -49,7 +49,8 @@ class SafetyScreen:
             self.semantic_layer().classify("warm up", careful=False, suppressed=False)
 
     def _semantic_verdict(
-        self, normalized: str, careful: bool, suppressed: bool, deadline: float, strong_only: bool = False
+        self, normalized: str, careful: bool, suppressed: bool, deadline: float, strong_only: bool = False,
+        no_classifier: bool = False,
     ):
         layer = self.semantic_layer()
         remaining = deadline - time.perf_counter()
@@ -57,7 +58,7 @@ class SafetyScreen:
             raise TimeoutError("no time left for the semantic layer")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety-semantic")
-        future = self._pool.submit(layer.classify, normalized, careful, suppressed, strong_only)
+        future = self._pool.submit(layer.classify, normalized, careful, suppressed, strong_only, no_classifier)
         try:
             return future.result(timeout=remaining)
         except FutureTimeout as exc:
@@ -147,10 +148,13 @@ class SafetyScreen:
             framed = self.rules.fiction.search(normalized) and not self.rules.roleplay.search(normalized)
             accident = self.rules.accident.search(normalized)
             negated = any(s.endswith("~negated") for s in suppressed)
+            # A negation anywhere ("I don't want to die, I just...") also keeps the classifier out.
+            has_negation = self.rules.negation.search(normalized) is not None
             # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
             plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
             verdict = self._semantic_verdict(
-                plain, careful, bool(suppressed or resolved or framed or accident), deadline, strong_only=negated
+                plain, careful, bool(suppressed or resolved or framed or accident), deadline, strong_only=negated,
+                no_classifier=has_negation,
             )
             if verdict is not None:
                 return Assessment(

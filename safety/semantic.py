@@ -114,7 +114,8 @@ class SemanticLayer:
         return best, float(crisis_sims[best]), safe_best, prob
 
     def classify(
-        self, normalized: str, careful: bool = False, suppressed: bool = False, strong_only: bool = False
+        self, normalized: str, careful: bool = False, suppressed: bool = False, strong_only: bool = False,
+        no_classifier: bool = False,
     ) -> Verdict | None:
         """strong_only: a rule saw explicit negation, which MiniLM cannot read, so only a near-copy routes."""
         t = self.examples.thresholds
@@ -126,7 +127,7 @@ class SemanticLayer:
         # A linear classifier over all examples generalises a little beyond the single nearest one;
         # it is not trusted when a rule saw negation, fiction, resolved past or an accident.
         via = "nearest"
-        if not routes and not strong_only and not suppressed:
+        if not routes and not strong_only and not suppressed and not no_classifier:
             routes = prob >= t.classifier - (t.careful_discount if careful else 0.0)
             via = "classifier"
         if not routes:
