@@ -279,6 +279,40 @@ def test_an_unknown_country_code_falls_back_to_international_help(handlers, code
     assert turn.kind == "crisis" and turn.meta["resources_country"] == "INTL"
 
 
+def test_served_app_refuses_undecodable_requests_and_keeps_serving(listener, model, tmp_path):
+    """Invalid UTF-8 or broken JSON sent straight to the app's queue: a 4xx, never a crash."""
+    import socket
+    import uuid
+
+    import httpx
+    from gradio_client import Client
+
+    import app
+    from chatbot.config import load_config
+
+    demo = app.build_app(listener, load_config(), export_root=str(tmp_path))
+    demo.queue()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                ssr_mode=False, pwa=False, show_error=False)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        fn = next(d["id"] for d in httpx.get(f"{base}/config").json()["dependencies"]
+                  if d.get("api_name") == "send")
+        join = f"{base}/gradio_api/queue/join"
+        body = (b'{"data": ["I feel \xff\xfe sad", null], "fn_index": %d, "session_hash": "%s"}'
+                % (fn, uuid.uuid4().hex.encode()))
+        for bad in (body, b'{"data": [', b"\x00" * 1000):
+            response = httpx.post(join, content=bad, headers={"content-type": "application/json"})
+            assert 400 <= response.status_code < 500, response.status_code
+        out = Client(f"{base}/", verbose=False).predict("Still there?", api_name="/send")
+        assert out[1][-1]["content"][0]["text"] == render.as_plain_text(KIND_REPLY)
+    finally:
+        demo.close()
+
+
 # -- properties: nothing raises, whatever the string ---------------------------------------------
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ANY_TEXT = st.text(max_size=400)  # any unicode except lone surrogates
