@@ -26,7 +26,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -154,8 +153,9 @@ def summarize(results: Sequence[MessageResult], meta: dict) -> dict:
 def format_table(report: dict) -> str:
     rows = [f"{'measure':<26}{'n':>5}" + "".join(f"{f'p{q}':>9}" for q in PERCENTILES)
             + f"{'max':>9}"]
-    for key, label in (("queue_wait_s", "queue wait (s)"), ("first_reply_s", "first reply text (s)"),
-                       ("reply_s", "reply complete (s)")):
+    measures = (("queue_wait_s", "queue wait (s)"), ("first_reply_s", "first reply text (s)"),
+                ("reply_s", "reply complete (s)"))
+    for key, label in measures:
         d = report[key]
         cells = "".join(f"{d[f'p{q}']:>9.2f}" if d[f"p{q}"] is not None else f"{'-':>9}"
                         for q in PERCENTILES)
@@ -187,7 +187,8 @@ def build_listener(model: str, word_delay_s: float = 0.03):
     config = load_config(overrides=["listening.pipeline=false"])
     from chatbot.backends.guarded import GuardedModel
 
-    return build(config, model=GuardedModel(EchoModel(word_delay_s), config.model.timeout_s)), config
+    echo = GuardedModel(EchoModel(word_delay_s), config.model.timeout_s)
+    return build(config, model=echo), config
 
 
 def free_port() -> int:
@@ -246,7 +247,8 @@ class Plan:
     seed: int
 
 
-def simulate_user(user: int, plan: Plan, results: list[MessageResult], lock: threading.Lock) -> None:
+def simulate_user(user: int, plan: Plan, results: list[MessageResult],
+                  lock: threading.Lock) -> None:
     from gradio_client import Client
 
     rng = random.Random(plan.seed * 1000 + user)

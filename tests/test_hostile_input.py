@@ -317,7 +317,8 @@ def test_served_app_refuses_undecodable_requests_and_keeps_serving(listener, mod
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ANY_TEXT = st.text(max_size=400)  # any unicode except lone surrogates
 WITH_SURROGATES = st.text(
-    st.one_of(st.characters(exclude_categories=()), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
+    st.one_of(st.characters(exclude_categories=()),
+              st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
     max_size=200,
 )
 # Emoji, right-to-left letters, spaces and punctuation: noise that must not hide a crisis.
