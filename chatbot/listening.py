@@ -38,6 +38,7 @@ SHORT_ECHO_WORDS = 10  # with an added meaning the echo stays short: reflect, do
 CLAUSE_BREAKS = ("but", "because", "and", "so", "when", "if", "since", "while", "though")
 REPEAT_JACCARD = 0.7  # content-word overlap with an earlier reply that counts as a repeat
 ON_TOPIC_COSINE = 0.45
+SECOND_PERSON = re.compile(r"\byou(r|rs|rself|'re|'ve|'d|'ll)?\b", re.IGNORECASE)
 # Codes a candidate may have (primary code) to count as doing the planned move.
 MOVE_FITS = {
     "reflect": {"reflection"},
@@ -269,6 +270,8 @@ class ReflectFirstPipeline:
             and not coder_rules.is_diagnosis(text),
             "no_self_claims": not self.rules.any("self_claims", text),
             "not_dismissive": not self.rules.any("dismissive", text),
+            # Reflections, questions and affirmations are about the person: they say "you".
+            "addresses_person": bool(SECOND_PERSON.search(text)),
             "on_topic": bool(text) and self._on_topic(text, user_text),
             "not_repeat": bool(text) and not is_repeat(text, earlier),
             "fits_move": primary is not None and primary.code in MOVE_FITS[move]

@@ -152,3 +152,14 @@ def test_prompts_come_from_yaml_with_examples(coder):
     assert messages[0]["role"] == "system" and "reflect" in messages[0]["content"].lower()
     assert messages[-1] == {"role": "user", "content": USER}
     assert len(messages) > 3  # few-shot examples sit between the system prompt and the user line
+
+
+def test_rejects_replies_that_are_not_about_the_person(coder):
+    pipeline = ReflectFirstPipeline(ScriptedModel([
+        "That's nice. The life of the party is not the topic, and it has nothing to do with me.",
+        "How sweet! They should be proud of you.",
+        "The same thing goes for people everywhere.",
+    ]), coder)
+    planned = pipeline.reply([], USER, SETTINGS)
+    assert planned.fallback
+    assert planned.candidates[2]["checks"]["addresses_person"] is False
