@@ -23,8 +23,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 SAMPLE_EXCHANGES = 10
 
 
-def spread(scenarios: list, limit: int | None) -> list:
-    """The first `limit` scenarios taking topics in turn, so a subset still covers every topic."""
+def spread(scenarios: list, limit: int | None, offset: int = 0) -> list:
+    """`limit` scenarios after `offset`, topics taken in turn, so a subset covers every topic."""
     by_topic: dict[str, list] = defaultdict(list)
     for s in scenarios:
         by_topic[s.topic].append(s)
@@ -33,6 +33,7 @@ def spread(scenarios: list, limit: int | None) -> list:
         for q in queues:
             if q:
                 ordered.append(q.pop(0))
+    ordered = ordered[offset:]
     return ordered[:limit] if limit else ordered
 
 
@@ -158,7 +159,8 @@ def _record(coder, scenario, turn, user_text, reply, earlier, extra) -> dict:
     }
 
 
-def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_path: str | None) -> dict:
+def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_path: str | None,
+        offset: int = 0) -> dict:
     from chatbot.backends.embedded import load_embedded_model
     from chatbot.coder import TechniqueCoder
     from chatbot.listening import ReflectFirstPipeline
@@ -166,7 +168,7 @@ def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_
     from chatbot.prompts import load_prompt
     from evals.datasets import load_scenario_sets
 
-    scenarios = spread(load_scenario_sets(["listening"]), limit)
+    scenarios = spread(load_scenario_sets(["listening"]), limit, offset)
     model = load_embedded_model()
     coder = TechniqueCoder.load()
     pipeline = ReflectFirstPipeline(model, coder, candidates=candidates)
@@ -231,16 +233,20 @@ def summarise(records: dict[str, list[dict]], meta: dict) -> dict:
 
 
 def from_jsonl(path: str) -> dict:
-    """Metrics from a run's per-reply JSONL (also a partial one: unfinished turns are dropped)."""
+    """Metrics from runs' per-reply JSONL files, comma-separated (unfinished turns are dropped)."""
     records: dict[str, list[dict]] = {"pipeline": [], "bare": []}
     meta: dict = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            rec = json.loads(line)
-            if rec["arm"] == "meta":
-                meta = rec
-            else:
-                records[rec["arm"]].append(rec)
+    for one in path.split(","):  # several runs' files (e.g. --offset halves) add up
+        with open(one, encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec["arm"] != "meta":
+                    records[rec["arm"]].append(rec)
+                elif not meta:
+                    meta = rec
+                else:
+                    meta = {**meta, "scenarios": meta["scenarios"] + rec["scenarios"],
+                            "seconds": {k: meta["seconds"][k] + rec["seconds"][k] for k in rec["seconds"]}}
     paired = {(r["scenario"], r["turn"]) for r in records["pipeline"]} & {
         (r["scenario"], r["turn"]) for r in records["bare"]}
     records = {arm: [r for r in recs if (r["scenario"], r["turn"]) in paired] for arm, recs in records.items()}
@@ -250,18 +256,21 @@ def from_jsonl(path: str) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.listening_eval", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, help="first N scenarios, topics taken in turn")
+    parser.add_argument("--offset", type=int, default=0, help="skip the first N (same order)")
     parser.add_argument("--candidates", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write one JSON line per reply here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON, not markdown")
-    parser.add_argument("--report", metavar="JSONL", help="no generation: metrics from a run's --out file")
+    parser.add_argument("--report", metavar="JSONL[,JSONL]",
+                        help="no generation: metrics from runs' --out files")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.report:
         result = from_jsonl(args.report)
     else:
-        result = run(args.limit, args.candidates, args.max_new_tokens, args.seed, args.out)
+        result = run(args.limit, args.candidates, args.max_new_tokens, args.seed, args.out,
+                     args.offset)
     result["wall_seconds"] = time.perf_counter() - started
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -50,3 +50,13 @@ def test_spread_takes_topics_in_turn():
     items = [S("a", 1), S("a", 2), S("b", 1), S("c", 1), S("b", 2)]
     assert [s.id for s in spread(items, 3)] == ["a-1", "b-1", "c-1"]
     assert len(spread(items, None)) == 5
+
+
+def test_spread_offset_continues_the_same_order():
+    class S:
+        def __init__(self, topic, i):
+            self.topic, self.id = topic, f"{topic}-{i}"
+
+    items = [S("a", 1), S("a", 2), S("b", 1), S("c", 1), S("b", 2)]
+    first, rest = spread(items, 2), spread(items, None, offset=2)
+    assert [s.id for s in first + rest] == [s.id for s in spread(items, None)]
