@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources as pkg_resources
+import re
 from typing import Literal
 
 import yaml
@@ -19,6 +20,11 @@ from .resources import ResourceFileError
 from .types import CATEGORIES
 
 EXAMPLES_FILE = "examples.yaml"
+# Merged into examples.yaml at load: the widened paraphrase set and the folded-in fresh/..fresh5/ sets.
+# Sentence ends only: splitting on "but" cut "heavy but I'm getting through it" into a false alarm.
+_SENTENCE_END = re.compile(r"(?<=[.!?;…])\s+|\n+")
+EXTRA_FILES = ("examples_wide.yaml", "examples_fresh.yaml")
+MAX_CHUNKS = 8  # sentence groups scored separately in a long message
 
 
 class CrisisExample(BaseModel):
@@ -55,11 +61,34 @@ class Thresholds(BaseModel):
     classifier_c: float = 16.0  # inverse regularisation of that classifier
 
 
+class Encoder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    threads: int = Field(default=1, ge=1)  # torch threads; 1 is fastest on the shared 2-core machine
+    max_tokens: int = Field(default=128, ge=16, le=256)  # longer messages are also scored by sentence
+    int8: bool = False  # dynamic int8 quantisation of the Linear layers (examples embedded the same way)
+
+
+class OtherLanguage(BaseModel):
+    """MiniLM is English-only: other languages land close together whatever they say, so a message
+    that looks Spanish/French/German routes semantically only on a near-copy (rules do the rest)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    markers: str  # regex of function words of other languages, on normalised text
+    share: float = Field(default=0.25, gt=0, le=1)  # share of words that must be markers
+
+
 class ExamplesFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     thresholds: Thresholds
+    encoder: Encoder = Encoder()
+    other_language: OtherLanguage | None = None
     crisis: tuple[CrisisExample, ...]
     safe: tuple[SafeExample, ...]
+
+
+class ExtraExamples(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    crisis: tuple[CrisisExample, ...] = ()
+    safe: tuple[SafeExample, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,14 +103,45 @@ class Verdict:
     probability: float = 0.0
 
 
-def load_examples_file() -> ExamplesFile:
-    text = pkg_resources.files("safety").joinpath(EXAMPLES_FILE).read_text("utf-8")
+def _parse(name: str, model):
+    text = pkg_resources.files("safety").joinpath(name).read_text("utf-8")
     try:
-        return ExamplesFile.model_validate(yaml.safe_load(text))
+        return model.model_validate(yaml.safe_load(text))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ResourceFileError(f"safety/{EXAMPLES_FILE}: field '{where}': {first['msg']}") from exc
+        raise ResourceFileError(f"safety/{name}: field '{where}': {first['msg']}") from exc
+
+
+def load_examples_file(extra: tuple[str, ...] = EXTRA_FILES) -> ExamplesFile:
+    """examples.yaml (thresholds, encoder, core examples) plus the extra example files, ids unique."""
+    main = _parse(EXAMPLES_FILE, ExamplesFile)
+    crisis, safe = list(main.crisis), list(main.safe)
+    for name in extra:
+        part = _parse(name, ExtraExamples)
+        crisis += part.crisis
+        safe += part.safe
+    ids = [e.id for e in (*crisis, *safe)]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ResourceFileError(f"safety examples: duplicate ids {duplicates[:5]}")
+    return main.model_copy(update={"crisis": tuple(crisis), "safe": tuple(safe)})
+
+
+def sentence_chunks(normalized: str, max_chunks: int = MAX_CHUNKS) -> list[str]:
+    """Sentences of a long message, so a crisis sentence is not averaged away by the rest.
+
+    Fewer than two sentences of three or more words: no chunks (the whole message is enough).
+    More than max_chunks sentences are merged into max_chunks consecutive groups.
+    """
+    parts = [p.strip() for p in _SENTENCE_END.split(normalized)]
+    parts = [p for p in parts if len(p.split()) >= 3]
+    if len(parts) < 2:
+        return []
+    if len(parts) > max_chunks:
+        size = -(-len(parts) // max_chunks)
+        parts = [" ".join(parts[i:i + size]) for i in range(0, len(parts), size)]
+    return parts
 
 
 class SemanticLayer:
@@ -91,14 +151,23 @@ class SemanticLayer:
         self.safe_vectors = safe_vectors
         self.embed = embed_fn
         self.classifier = _fit_classifier(crisis_vectors, safe_vectors, examples.thresholds.classifier_c)
+        lang = examples.other_language
+        self._markers = re.compile(lang.markers) if lang else None
+
+    def looks_other_language(self, normalized: str) -> bool:
+        words = normalized.split()
+        if self._markers is None or not words:
+            return False
+        return len(self._markers.findall(normalized)) / len(words) >= self.examples.other_language.share
 
     @classmethod
-    @functools.lru_cache(maxsize=1)
-    def load(cls) -> SemanticLayer:
-        embed = fast_embedder()
-        examples = load_examples_file()
-        crisis = embed([normalize(e.text) for e in examples.crisis])
-        safe = embed([normalize(e.text) for e in examples.safe])
+    @functools.lru_cache(maxsize=2)
+    def load(cls, extra: tuple[str, ...] = EXTRA_FILES) -> SemanticLayer:
+        examples = load_examples_file(extra)
+        enc = examples.encoder
+        embed = fast_embedder(threads=enc.threads, max_tokens=enc.max_tokens, int8=enc.int8)
+        crisis = _embed_batched(embed, [normalize(e.text) for e in examples.crisis])
+        safe = _embed_batched(embed, [normalize(e.text) for e in examples.safe])
         return cls(examples, crisis, safe, embed)
 
     def scores(self, normalized: str) -> tuple[int, float, float]:
@@ -106,20 +175,40 @@ class SemanticLayer:
         return best, sim, safe_best
 
     def _scores(self, normalized: str) -> tuple[int, float, float, float]:
-        vector = _cached_vector(self.embed, normalized)
-        crisis_sims = self.crisis_vectors @ vector
-        best = int(crisis_sims.argmax())
-        safe_best = float((self.safe_vectors @ vector).max()) if len(self.safe_vectors) else 0.0
-        prob = float(self.classifier.predict_proba(vector[None, :])[0, 1])
-        return best, float(crisis_sims[best]), safe_best, prob
+        return self._score_vectors(_cached_vectors(self.embed, normalized)[:1])[0]
+
+    def _score_vectors(self, vectors) -> list[tuple[int, float, float, float]]:
+        crisis_sims = vectors @ self.crisis_vectors.T
+        safe_sims = vectors @ self.safe_vectors.T if len(self.safe_vectors) else None
+        probs = self.classifier.predict_proba(vectors)[:, 1]
+        out = []
+        for i in range(len(vectors)):
+            best = int(crisis_sims[i].argmax())
+            safe_best = float(safe_sims[i].max()) if safe_sims is not None else 0.0
+            out.append((best, float(crisis_sims[i, best]), safe_best, float(probs[i])))
+        return out
 
     def classify(
         self, normalized: str, careful: bool = False, suppressed: bool = False, strong_only: bool = False,
         no_classifier: bool = False,
     ) -> Verdict | None:
-        """strong_only: a rule saw explicit negation, which MiniLM cannot read, so only a near-copy routes."""
+        """strong_only: a rule saw explicit negation, which MiniLM cannot read, so only a near-copy routes.
+
+        The whole message and each of its sentences (long messages only) are embedded in one batch;
+        the message routes if any of them does, with the evidence of the closest routing one.
+        """
+        if self.looks_other_language(normalized):
+            strong_only = True
+        verdicts = [
+            self._decide(scores, careful, suppressed, strong_only, no_classifier)
+            for scores in self._score_vectors(_cached_vectors(self.embed, normalized))
+        ]
+        routed = [v for v in verdicts if v is not None]
+        return max(routed, key=lambda v: (v.via == "nearest", v.similarity)) if routed else None
+
+    def _decide(self, scores, careful: bool, suppressed: bool, strong_only: bool, no_classifier: bool):
         t = self.examples.thresholds
-        best, sim, safe_sim, prob = self._scores(normalized)
+        best, sim, safe_sim, prob = scores
         shift = (-t.careful_discount if careful else 0.0) + (t.suppressed_penalty if suppressed else 0.0)
         routes = sim >= t.strong + shift or (
             not strong_only and sim >= t.route + shift and sim - safe_sim >= t.margin
@@ -146,21 +235,35 @@ def _fit_classifier(crisis_vectors, safe_vectors, c: float):
     return LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, y)
 
 
-@functools.lru_cache(maxsize=512)
+def _embed_batched(embed, texts: list[str], size: int = 64):
+    import numpy as np
+
+    return np.vstack([embed(texts[i:i + size]) for i in range(0, len(texts), size)])
+
+
+@functools.lru_cache(maxsize=2048)
 def _cached_query(embed, text: str):
-    return embed([text])[0]
+    return _message_vectors(embed, text)
 
 
-def _cached_vector(embed, text: str):
+def _message_vectors(embed, text: str):
+    """Row 0: the whole message; then one row per sentence chunk. A single encoder call."""
+    return embed([text, *sentence_chunks(text)])
+
+
+def _cached_vectors(embed, text: str):
     """Short repeated messages ("ok", "yes", "thanks") are common; embed each once."""
-    return _cached_query(embed, text) if len(text) < 200 else embed([text])[0]
+    return _cached_query(embed, text) if len(text) < 200 else _message_vectors(embed, text)
 
 
-def fast_embedder():
+def fast_embedder(threads: int | None = None, max_tokens: int = 256, int8: bool = False):
     """The shared packaged MiniLM, called without sentence-transformers' per-call overhead.
 
     Same tokenizer, weights, mean pooling and L2 normalisation as chatbot.embeddings.embed
-    (cosine 1.0 against it, checked by tests/test_safety_semantic.py), but a few ms faster per call.
+    (cosine 1.0 against it with int8=False, checked by tests/test_safety_semantic.py), but a few ms
+    faster per call. int8: a private copy with dynamically quantised Linear layers (per channel),
+    about 3x faster on this CPU; examples must then be embedded with the same function.
+    threads: torch's intra-op threads for the process (one is fastest when the cores are shared).
     """
     import torch  # heavy: loaded only when the semantic layer is first used
 
@@ -169,9 +272,13 @@ def fast_embedder():
     model = load_embedder()
     tokenizer = model.tokenizer
     transformer = model[0].auto_model.eval()
-    max_len = min(int(getattr(model, "max_seq_length", 256) or 256), 256)
+    if int8:
+        transformer = _quantized(transformer)
+    max_len = min(int(getattr(model, "max_seq_length", 256) or 256), max_tokens)
 
     def embed(texts: list[str]):
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # set in the encoding thread (the semantic worker)
         batch = tokenizer(texts, return_tensors="pt", truncation=True, max_length=max_len, padding=True)
         with torch.inference_mode():
             hidden = transformer(**batch).last_hidden_state
@@ -180,3 +287,15 @@ def fast_embedder():
         return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
     return embed
+
+
+def _quantized(transformer):
+    """A quantised copy; the shared float model used by the rest of the app is left untouched."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notice pointing to torchao
+        return quantize_dynamic(transformer, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)

@@ -22,12 +22,64 @@ def screen():
     return s
 
 
-def test_fast_embedder_matches_the_shared_embedder(screen):
+def test_fast_embedder_matches_the_shared_embedder():
     from chatbot.embeddings import embed
+    from safety.semantic import fast_embedder
 
     texts = ["I feel a bit low today", "I don't see the point of anything anymore"]
-    fast = screen.semantic_layer().embed(texts)
+    fast = fast_embedder(int8=False)(texts)
     assert np.allclose((fast * embed(texts)).sum(1), 1.0, atol=1e-4)
+
+
+def test_int8_encoder_stays_close_to_float_and_keeps_the_shared_model_float():
+    from chatbot.embeddings import embed, load_embedder
+    from safety.semantic import fast_embedder
+
+    texts = ["I bought a hose for the car exhaust", "this homework is killing me", "I feel a bit low today"]
+    cos = (fast_embedder(int8=True)(texts) * embed(texts)).sum(1)
+    assert cos.min() > 0.9, cos
+    first_linear = next(m for m in load_embedder()[0].auto_model.modules() if type(m).__name__ == "Linear")
+    assert first_linear.weight.dtype.is_floating_point  # the app's shared model was not quantised
+
+
+def test_a_crisis_sentence_inside_a_long_message_is_scored_on_its_own(screen):
+    from safety.normalize import normalize
+    from safety.semantic import _cached_vectors
+
+    layer = screen.semantic_layer()
+    text = normalize("Work was long and the bus was late again. Honestly I wish I could go to sleep and never "
+                     "wake up. Anyway, what are you watching on TV these days? I started a new series about chefs.")
+    rows = layer._score_vectors(_cached_vectors(layer.embed, text))
+    assert len(rows) == 5  # the whole message and its four sentences, embedded in one call
+    assert layer._decide(rows[0], False, False, False, False) is None  # the whole message is diluted
+    assert layer.classify(text) is not None
+
+
+def test_sentence_chunks_only_for_several_sentences_and_capped():
+    from safety.semantic import MAX_CHUNKS, sentence_chunks
+
+    assert sentence_chunks("i feel low today") == []
+    assert sentence_chunks("ok. i feel low today") == []  # one sentence of three or more words
+    assert sentence_chunks("i feel low today. the bus was late again") == ["i feel low today.", "the bus was late again"]
+    many = " ".join(f"sentence number {i} is here." for i in range(30))
+    chunks = sentence_chunks(many)
+    assert len(chunks) <= MAX_CHUNKS and " ".join(chunks) == many
+
+
+def test_other_languages_route_semantically_only_on_near_copies(screen):
+    layer = screen.semantic_layer()
+    assert layer.looks_other_language("ich bin so mude heute")
+    assert layer.looks_other_language("estoy muy cansada de todo")
+    assert not layer.looks_other_language("he raped me and told me no one would believe me")
+    assert not screen.assess_message("Diese Kälte bringt mich um").route
+
+
+def test_example_ids_are_unique_across_files():
+    from safety.semantic import load_examples_file
+
+    ex = load_examples_file()
+    ids = [e.id for e in (*ex.crisis, *ex.safe)]
+    assert len(ids) == len(set(ids)) and len(ex.crisis) >= 600 and len(ex.safe) >= 400
 
 
 def test_paraphrase_without_keywords_is_caught(screen):
@@ -48,7 +100,8 @@ def test_examples_are_kept_apart_from_the_test_set():
 
     ex = load_examples_file()
     example_texts = {normalize(e.text) for e in (*ex.crisis, *ex.safe)}
-    for folder in (DATA, DATA / "fresh"):
+    # The project set and the newest blind set must stay unseen (fresh/..fresh5/ are folded in).
+    for folder in (DATA, DATA / "fresh6"):
         overlap = [m.text for m in load_messages(folder) if normalize(m.text) in example_texts]
         assert overlap == []
 
