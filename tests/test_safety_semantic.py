@@ -100,8 +100,9 @@ def test_examples_are_kept_apart_from_the_test_set():
 
     ex = load_examples_file()
     example_texts = {normalize(e.text) for e in (*ex.crisis, *ex.safe)}
-    # The project set and the newest blind set must stay unseen (fresh/..fresh5/ are folded in).
-    for folder in (DATA, DATA / "fresh6"):
+    # The project set must stay unseen. The blind sets fresh/..fresh6/ were folded into
+    # safety/examples_fresh.yaml after their first runs; a NEW blind set belongs in this tuple.
+    for folder in (DATA,):
         overlap = [m.text for m in load_messages(folder) if normalize(m.text) in example_texts]
         assert overlap == []
 
