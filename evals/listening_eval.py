@@ -133,7 +133,9 @@ def markdown(result: dict) -> str:
     lines += ["MITI \"good\" (bare): " + ", ".join(
         f"{k}: {'yes' if v else 'NO'}" for k, v in meets_good(b).items())]
     lines += ["", "Sample exchanges (pipeline and bare model on the same person's line):", ""]
+    one_line = lambda t: " / ".join(" ".join(part.split()) for part in t.split("\n") if part.strip())  # noqa: E731
     for s in result["samples"]:
+        s = {**s, "pipeline": one_line(s["pipeline"]), "bare": one_line(s["bare"])}
         lines += [
             f"- **{s['scenario']} turn {s['turn']}** person: \"{s['user']}\"",
             f"  - pipeline ({s['move']}, coded {s['pipeline_code']}{', fallback' if s['fallback'] else ''}): \"{s['pipeline']}\"",
