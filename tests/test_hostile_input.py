@@ -175,8 +175,8 @@ def test_prompt_injection_cannot_switch_off_crisis_routing(listener, model, inje
 def test_after_an_injection_a_crisis_only_the_semantic_layer_knows_still_routes(
     listener, model, injection
 ):
-    # No rule matches this wording; the semantic layer routes it. (After any other sentence in
-    # the SAME message it does not route: see docs/reliability.md, open findings.)
+    # A wording only the semantic layer routes, in the message after an injection. (Right after a
+    # fake "<|end|>" tag in the SAME message it does not: docs/reliability.md, open findings.)
     conv = listener.new_conversation()
     listener.respond(conv, injection).consume()
     calls = len(model.calls)
