@@ -225,7 +225,7 @@ def summarise(records: dict[str, list[dict]], meta: dict) -> dict:
                         "move": p["move"], "pipeline": p["reply"], "pipeline_code": label(p),
                         "fallback": p["fallback"], "bare": b["reply"], "bare_code": label(b)})
     return {
-        "scenarios": meta.get("scenarios", len({r["scenario"] for r in pipe})), "turns": len(pipe),
+        "scenarios": len({r["scenario"] for r in pipe}), "turns": len(pipe),
         "model": meta.get("model", "?"), "settings": meta.get("settings", "?"),
         "candidates": meta.get("candidates", "?"),
         "seconds": meta.get("seconds", {"pipeline": float("nan"), "bare": float("nan")}),
