@@ -202,6 +202,7 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
     if "safety" in m or "crisis" in m:
         out += ["## Safety", ""]
         out += _table(_safety_rows(m), ("metric", "value")) + [""]
+        out += _routed_turns(turns)
     if "speed" in m:
         sp = m["speed"]
         out += ["## Speed (listening turns)", ""]
@@ -269,6 +270,25 @@ def _safety_rows(m: dict) -> list[tuple]:
                 ("crisis probe: not routed, so the model replied", p["not_routed"]),
             ]
     return rows
+
+
+def _routed_turns(turns: Sequence[dict]) -> list[str]:
+    """Scenario turns the safety layer took over: a scenario meant as ordinary listening that
+    routes to the crisis reply is a false alarm worth reading."""
+    rows = []
+    for t in turns:
+        if t["kind"] == "crisis":
+            s = t.get("safety") or {}
+            why = f"crisis: {s.get('category')} ({', '.join(s.get('evidence', [])[:3])})"
+        elif t["kind"] == "replaced":
+            why = f"reply replaced: {(t.get('output_safety') or {}).get('reason')}"
+        else:
+            continue
+        rows.append((f"{t['set']}/{t['scenario']} #{t['turn']}", why, t["user_text"]))
+    if not rows:
+        return []
+    return ["Scenario turns taken over by the safety layer:", "",
+            *_table(rows, ("turn", "decision", "user text")), ""]
 
 
 def _short(digest: str | None) -> str:
