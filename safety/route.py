@@ -32,6 +32,7 @@ class _Replies(BaseModel):
     immediate_danger: str
     by_category: dict[str, str]
     helping_someone_else: str
+    check_in: str
     screen_error: str
     replacement: _Replacement
 
@@ -91,6 +92,16 @@ def _bullets(resources: tuple[Resource, ...]) -> str:
     return "\n".join(lines)
 
 
+def semantic_only(assessment: Assessment) -> bool:
+    """Routed on similarity to examples alone: no rule, no conversation build-up, no danger now."""
+    return (
+        bool(assessment.evidence)
+        and assessment.evidence[0].startswith("example:")
+        and not assessment.immediate_danger
+        and assessment.error is None
+    )
+
+
 def crisis_reply(assessment: Assessment, country: str = "US") -> CrisisReply:
     replies = load_replies()
     code, entry = load_resources().country(country)
@@ -100,6 +111,8 @@ def crisis_reply(assessment: Assessment, country: str = "US") -> CrisisReply:
 
     if helping_other:
         template = replies.helping_someone_else
+    elif category is not None and semantic_only(assessment):
+        template = replies.check_in
     elif category is None:
         template = replies.screen_error
     else:

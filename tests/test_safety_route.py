@@ -107,3 +107,18 @@ def test_replacement_replies_exist_for_every_reason():
         text = safe_replacement_reply(ReplyCheck(ok=False, reason=reason))
         assert "AI" in text and text == getattr(table, reason)
     assert safe_replacement_reply(ReplyCheck(ok=False, reason="error")) == table.default
+
+
+def test_semantic_only_routes_get_the_check_in_text_with_resources():
+    from safety import Assessment, crisis_reply
+
+    semantic = Assessment(route=True, category="suicide", severity=2, subject="self",
+                          evidence=("example:s-01", "sim:0.61"))
+    by_rule = Assessment(route=True, category="suicide", severity=4, subject="self",
+                         evidence=("suicide.intent",))
+    check_in = crisis_reply(semantic, "US").text
+    assert "check rather than guess" in check_in and "988" in check_in and "911" in check_in
+    assert "check rather than guess" not in crisis_reply(by_rule, "US").text
+    urgent = Assessment(route=True, category="suicide", severity=5, subject="self",
+                        evidence=("example:s-01",), immediate_danger=True)
+    assert "check rather than guess" not in crisis_reply(urgent, "US").text
