@@ -42,7 +42,12 @@ MESSAGES = (
     "I keep wondering whether {m} will ever change.",
     "My sister says I should let {m} go, but it's not that simple.",
 )
-MARKER = re.compile(r"\bLt[a-z]{7}\b")
+# One uncommon first name per simulated person: none contains another, and real names (unlike
+# made-up words, which the semantic screen often took for crisis language) keep the model busy.
+NAMES = ("Aurelio", "Benedetta", "Cosimo", "Dagny", "Evander", "Fenella", "Gideon", "Honoria",
+         "Ignatius", "Jocasta", "Leopold", "Marisol", "Norberto", "Ottilie", "Peregrine",
+         "Rosalind", "Solveig", "Thaddeus", "Ulrika", "Wilhelmina")
+MARKER = re.compile(r"\b(?:" + "|".join(NAMES) + r")\b")
 PERCENTILES = (50, 90, 95, 99)
 _STARTED = {"PROCESSING", "ITERATING", "PROGRESS", "FINISHED"}  # gradio_client Status names
 
@@ -73,15 +78,12 @@ class EchoModel:
 
 # -- pure helpers --------------------------------------------------------------------------------
 def make_markers(count: int, seed: int = 0) -> list[str]:
-    """Distinct made-up words of one length (so none contains another), matching MARKER."""
-    rng = random.Random(seed)
-    markers: list[str] = []
-    while len(markers) < count:
-        word = "Lt" + "".join(rng.choice("bcdfgklmnprstvz" if i % 2 == 0 else "aeiou")
-                              for i in range(7))
-        if word not in markers:
-            markers.append(word)
-    return markers
+    """`count` distinct names from NAMES in a seeded order."""
+    if count > len(NAMES):
+        raise ValueError(f"at most {len(NAMES)} simulated users (one name each)")
+    names = list(NAMES)
+    random.Random(seed).shuffle(names)
+    return names[:count]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -119,7 +121,7 @@ class MessageResult:
     first_reply_s: float | None = None  # submitted -> the first piece of the reply on screen
     reply_s: float | None = None  # submitted -> reply complete
     max_queue_rank: int | None = None
-    kind: str = "unknown"  # listening | model_error | model_missing | input_error | other
+    kind: str = "unknown"  # the server's turn kind: listening | crisis | replaced | model_error ...
     error: str | None = None
     foreign: list[str] = field(default_factory=list)
 
@@ -128,7 +130,7 @@ def summarize(results: Sequence[MessageResult], meta: dict) -> dict:
     """The report: counts, percentiles and the isolation check. Pure."""
     done = [r for r in results if r.reply_s is not None and r.error is None]
     failed = [r for r in results if r.error is not None]
-    calm_failures = [r for r in done if r.kind in ("model_error", "model_missing")]
+    calm_failures = [r for r in done if r.kind in ("model_error", "model_missing", "unknown")]
     leaks = sorted({m for r in results for m in r.foreign})
     elapsed = meta.get("elapsed_s") or 0
     return {
@@ -223,13 +225,35 @@ def _texts(chat: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
-def reply_kind(reply: str, fixed: dict[str, str]) -> str:
-    from chatbot.webui.render import as_plain_text
+class RecordingListener:
+    """The listener, unchanged, but keeping each conversation it answers so the run can read the
+    server's own turn kinds (crisis, replaced, model_error...) afterwards."""
 
-    for kind in ("model_error", "model_missing", "empty", "too_long"):
-        if kind in fixed and reply == as_plain_text(fixed[kind]):
-            return "input_error" if kind in ("empty", "too_long") else kind
-    return "listening" if reply.strip() else "other"
+    def __init__(self, listener) -> None:
+        self.listener = listener
+        self.conversations: list = []
+
+    def __getattr__(self, name):
+        return getattr(self.listener, name)
+
+    def respond(self, conversation, raw_text):
+        # Recorded here, not in new_conversation: Gradio's State copies the session it is given.
+        if not any(c is conversation for c in self.conversations):
+            self.conversations.append(conversation)
+        return self.listener.respond(conversation, raw_text)
+
+
+def label_kinds(results: Sequence[MessageResult], conversations, markers: Sequence[str]) -> None:
+    """Give each result the kind of the server turn it produced (matched by marker and order)."""
+    by_key = {(r.user, r.index): r for r in results}
+    for conversation in conversations:
+        names = {m for t in conversation.turns for m in MARKER.findall(t.user_text)}
+        if len(names) != 1 or names & set(markers) != names:
+            continue
+        user = list(markers).index(names.pop())
+        for index, turn in enumerate(conversation.turns):
+            if (user, index) in by_key:
+                by_key[(user, index)].kind = turn.kind
 
 
 # -- one simulated person ------------------------------------------------------------------------
@@ -327,10 +351,8 @@ def send_one(client, text: str, user: int, index: int,
     own = [t for role, t in chat if role == "user"]
     if not own or own[-1] != as_plain_text(text):
         result.error = "the chat does not end with this message"
-    elif chat[-1][0] != "assistant":
+    elif chat[-1][0] != "assistant" or not chat[-1][1].strip():
         result.error = "no reply after this message"
-    else:
-        result.kind = reply_kind(chat[-1][1], plan.fixed)
     return result, texts_seen
 
 
@@ -341,6 +363,8 @@ def run_loadtest(users: int = 16, duration_s: float = 60.0, messages: int = 3,
     listener, config = build_listener(model, word_delay_s)
     if listener.model is None:
         raise SystemExit(f"the model did not load: {listener.model_problem}")
+    listener = RecordingListener(listener)
+    markers = make_markers(users, seed)
     with tempfile.TemporaryDirectory(prefix="loadtest-exports-") as exports:
         demo, url = start_app(listener, config, exports)
         try:
@@ -349,7 +373,7 @@ def run_loadtest(users: int = 16, duration_s: float = 60.0, messages: int = 3,
             plan = Plan(url=url, users=users, messages=messages, started=started,
                         stop_sending=started + duration_s,
                         hard_stop=started + duration_s + drain_s, think_s=think_s,
-                        markers=make_markers(users, seed), fixed=listener.fixed, seed=seed)
+                        markers=markers, fixed=listener.fixed, seed=seed)
             results: list[MessageResult] = []
             lock = threading.Lock()
             threads = [threading.Thread(target=simulate_user, args=(u, plan, results, lock),
@@ -377,6 +401,7 @@ def run_loadtest(users: int = 16, duration_s: float = 60.0, messages: int = 3,
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
+    label_kinds(results, listener.conversations, markers)
     report = summarize(results, meta)
     report["messages"] = [asdict(r) for r in sorted(results, key=lambda r: (r.user, r.index))]
     return report
@@ -398,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.users < 1 or args.messages < 1 or args.duration <= 0:
         parser.error("--users, --messages and --duration must be positive")
+    if args.users > len(NAMES):
+        parser.error(f"--users: at most {len(NAMES)} (one marker name each)")
     report = run_loadtest(args.users, args.duration, args.messages, args.model, args.think,
                           args.drain, args.word_delay, args.seed)
     out = Path(args.out)
