@@ -81,6 +81,8 @@ def _fix_token(token: str, t: _Tables) -> str:
 def normalize(text: str) -> str:
     """Lowercase, accent-free, leetspeak and slang resolved; punctuation kept for clause splits."""
     t = tables()
+    # Invisible format characters (soft hyphen, zero-width space/joiner) must not split a word.
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = unicodedata.normalize("NFKC", text).lower()
     text = _OD.sub("overdosed", text)  # "od'd" would otherwise become the word "odd"
     for pattern, replacement in _CONTRACTIONS:

@@ -7,6 +7,9 @@ clearly closer than the closest non-crisis example. Thresholds live in examples.
 from __future__ import annotations
 
 import functools
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources as pkg_resources
 import re
@@ -241,9 +244,24 @@ def _embed_batched(embed, texts: list[str], size: int = 64):
     return np.vstack([embed(texts[i:i + size]) for i in range(0, len(texts), size)])
 
 
-@functools.lru_cache(maxsize=2048)
+_QUERY_CACHE: "OrderedDict[tuple[int, str], object]" = OrderedDict()
+_QUERY_CACHE_SIZE = 2048
+_QUERY_CACHE_LOCK = threading.Lock()
+
+
 def _cached_query(embed, text: str):
-    return _message_vectors(embed, text)
+    """Keyed by a digest, not the text: the cache is shared by sessions and outlives Delete."""
+    key = (id(embed), hashlib.sha256(text.encode("utf-8", "replace")).hexdigest())
+    with _QUERY_CACHE_LOCK:
+        if key in _QUERY_CACHE:
+            _QUERY_CACHE.move_to_end(key)
+            return _QUERY_CACHE[key]
+    vectors = _message_vectors(embed, text)
+    with _QUERY_CACHE_LOCK:
+        _QUERY_CACHE[key] = vectors
+        while len(_QUERY_CACHE) > _QUERY_CACHE_SIZE:
+            _QUERY_CACHE.popitem(last=False)
+    return vectors
 
 
 def _message_vectors(embed, text: str):

@@ -314,3 +314,12 @@ def test_importing_the_app_loads_no_model_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parents[1])
     assert out.stdout.strip() == "[]"
+
+
+def test_a_lone_surrogate_from_the_browser_is_answered_and_serialisable(handlers):
+    import orjson
+
+    session = handlers.new_session()
+    outputs = run(handlers.send("I feel \ud83d today", session))
+    assert outputs  # no exception on the way
+    orjson.dumps(handlers.messages(session))  # what Gradio sends back to the page

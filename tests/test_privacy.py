@@ -388,3 +388,15 @@ def test_sessions_share_no_text(handlers, model):
     assert not [s for s in _strings_in(second) if MARKERS[0] in s]
     assert not [s for s in _strings_in(first) if MARKERS[1] in s]
     assert MARKERS[0] not in " ".join(m["content"] for m in model.calls[-1])
+
+
+def test_the_shared_embedding_cache_holds_no_message_text():
+    from safety import SafetyScreen
+    from safety import semantic
+
+    screen = SafetyScreen()
+    screen.warm_up()
+    secret = "my neighbour Ottoline keeps parking across my drive"
+    screen.assess_message(secret)
+    assert semantic._QUERY_CACHE  # the message was cached...
+    assert all(secret not in str(key) for key in semantic._QUERY_CACHE)  # ...under a digest only

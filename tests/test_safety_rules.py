@@ -298,3 +298,11 @@ def test_first_message_does_not_fail_closed_while_the_embedder_loads(monkeypatch
     monkeypatch.setattr(screen, "semantic_layer", lambda: screen._semantic or load())
     a = screen.assess_message("I had a quiet afternoon")
     assert not a.route and a.error is None
+
+
+@pytest.mark.parametrize("hidden", ["\u00ad", "\u200b", "\u200d", "\u2060"])
+def test_invisible_characters_do_not_hide_a_crisis_word(hidden):
+    from safety import SafetyScreen
+
+    text = f"I want to kil{hidden}l myself"
+    assert SafetyScreen(semantic=False).assess_message(text).route

@@ -5,6 +5,8 @@ Each method returns values in the order its event in app.py lists its outputs.
 
 from __future__ import annotations
 
+import re
+
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +36,9 @@ def _miti_summary(session: Session) -> dict | None:
         return None
     keys = ("code", "subtype", "confidence", "evidence")
     return miti_summary(Code(**{k: d.get(k) for k in keys}) for d in coded)
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class ChatHandlers:
@@ -85,6 +90,8 @@ class ChatHandlers:
     # -- chat --------------------------------------------------------------------------------
     def _stream(self, session: Session, text: str) -> Iterator[tuple]:
         """Yield the growing reply; closing this generator (Stop) closes the model stream."""
+        # A lone surrogate (half an emoji pair) cannot be serialised back to the page.
+        text = _LONE_SURROGATE.sub("\ufffd", text or "")
         remind_if_due(session, self.clock(), self.texts["reminder"])
         session.pending = text
         before = self.messages(session)
