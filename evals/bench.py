@@ -71,6 +71,7 @@ class BenchResult:
     safety: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     concurrency: list[dict] = field(default_factory=list)
+    http_hop: dict = field(default_factory=dict)
 
 
 def median(values: list[float]) -> float:
@@ -328,6 +329,35 @@ def bench_load(runs: int) -> dict:
     return {"cold_conversion_s": round(cold, 2), "warm_load_s_median": round(median(warm), 2)}
 
 
+def bench_http_hop(base_url: str, name: str, system: str, tokens: int, runs: int) -> dict:
+    """The same greedy request in-process and over an OpenAI-compatible server, alternating."""
+    from chatbot.backends.embedded import load_embedded_model
+    from chatbot.backends.openai_compat import OpenAICompatibleChatModel
+    from chatbot.models import GenerationSettings
+
+    settings = GenerationSettings(do_sample=False, max_new_tokens=tokens, repetition_penalty=1.0)
+    messages = conversation_messages(system)
+    backends = {"in_process": load_embedded_model(), "http": OpenAICompatibleChatModel(base_url, name)}
+    timings: dict[str, dict[str, list[float]]] = {k: {"ttft": [], "total": []} for k in backends}
+    texts: dict[str, str] = {}
+    for label, model in backends.items():  # warm-up, and the text each gives
+        texts[label] = "".join(model.stream(messages, settings))
+    for _ in range(runs):
+        for label, model in backends.items():
+            start = time.perf_counter()
+            first = None
+            for _piece in model.stream(messages, settings):
+                first = first or time.perf_counter() - start
+            timings[label]["ttft"].append(first or 0.0)
+            timings[label]["total"].append(time.perf_counter() - start)
+    out = {label: {k: round(median(v), 3) for k, v in t.items()} for label, t in timings.items()}
+    out["http_overhead_ttft_s"] = round(out["http"]["ttft"] - out["in_process"]["ttft"], 3)
+    out["http_total_ratio"] = round(out["http"]["total"] / out["in_process"]["total"], 2)
+    out["same_greedy_text"] = texts["http"].split() == texts["in_process"].split()
+    print(f"  http hop: {out}", file=sys.stderr)
+    return out
+
+
 def print_table(result: BenchResult) -> None:
     print("\n| variant | TTFT (s) | decode tok/s | × baseline | same greedy text | note |")
     print("|---|---:|---:|---:|:---:|---|")
@@ -336,6 +366,7 @@ def print_table(result: BenchResult) -> None:
         ratio = "" if v.vs_baseline is None else f"{v.vs_baseline:.2f}"
         print(f"| {v.name} | {v.ttft_s:.3f} | {v.decode_tok_s:.1f} | {ratio} | {same} | {v.note} |")
     for title, section in (("load", result.load), ("pipeline", result.pipeline),
+                           ("http hop", result.http_hop),
                            ("safety screen", result.safety), ("memory", result.memory)):
         if section:
             print(f"\n{title}: " + ", ".join(f"{k}={v}" for k, v in section.items()))
@@ -352,10 +383,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (median)")
     parser.add_argument("--tokens", type=int, default=64, help="tokens generated per decode run")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (~1 min)")
-    parser.add_argument("--only", choices=["decode", "pipeline", "safety", "memory", "load"],
+    parser.add_argument("--only", choices=["decode", "pipeline", "safety", "memory", "load", "none"],
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--sessions", default="1,4,8", help="concurrent sessions to try")
     parser.add_argument("--out", default="runs/bench", help="folder for the JSON result")
+    parser.add_argument("--http-url", help="also time an OpenAI-compatible server serving the "
+                        "same model against the in-process backend (e.g. transformers serve)")
+    parser.add_argument("--http-model", help="the model name that server expects")
     args = parser.parse_args(argv)
     parts = set(args.only or ["decode", "pipeline", "safety", "memory", "load"])
 
@@ -393,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         result.safety = bench_safety(screen, args.runs)
     if "memory" in parts:
         result.memory = bench_memory()
+    if args.http_url:
+        result.http_hop = bench_http_hop(args.http_url, args.http_model, system, args.tokens, args.runs)
     print_table(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
