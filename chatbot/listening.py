@@ -201,7 +201,9 @@ class ReflectFirstPipeline:
         judged: list[_Candidate] = []
         tokens = 0
         for i in range(self.candidates):
-            cand_settings = self._candidate_settings(settings, i)
+            cand_settings = self._candidate_settings(settings, i).with_(
+                assistant_prefix=self.prompts[move].assistant_prefix
+            )
             pieces = list(self.model.stream(messages, cand_settings))
             tokens += len(pieces)
             cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier)

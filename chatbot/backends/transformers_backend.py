@@ -103,10 +103,15 @@ class TransformersChatModel:
     def context_window(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
 
-    def _encode(self, messages: Sequence[Message]):
-        return self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+    def _encode(self, messages: Sequence[Message], assistant_prefix: str = ""):
+        if not assistant_prefix:
+            return self.tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+        prompt = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, tokenize=False
         )
+        return self.tokenizer(prompt + assistant_prefix, return_tensors="pt", add_special_tokens=False)
 
     def _prefix_cache_for(self, messages: Sequence[Message], input_ids):
         """A private copy of the KV cache for the system message, if the prompt starts with it."""
@@ -159,7 +164,7 @@ class TransformersChatModel:
             def __call__(self, input_ids, scores, **kwargs):
                 return stop_requested.is_set()
 
-        inputs = self._encode(messages)
+        inputs = self._encode(messages, settings.assistant_prefix)
         streamer = TextIteratorStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.timeout_s
         )
@@ -184,7 +189,9 @@ class TransformersChatModel:
 
         worker = threading.Thread(target=run, name="generate", daemon=True)
         worker.start()
-        text_so_far = ""
+        text_so_far = settings.assistant_prefix
+        if text_so_far:
+            yield text_so_far  # the model continues these words; they are part of the reply
         try:
             for piece in streamer:
                 if piece:
