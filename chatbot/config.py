@@ -27,6 +27,7 @@ class ModelConfig(_Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: int | None = 2
     timeout_s: float = 60.0
+    kv_cache: Literal["dynamic", "static"] = "static"
     context_window: int = 4096  # openai: the served model's window (transformers reads its own)
 
 

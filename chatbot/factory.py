@@ -35,14 +35,16 @@ def _build_backend(config: Config) -> ChatModel:
 
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
-            dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s,
+            dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
         )
     if m.backend == "transformers":
         from chatbot.backends.transformers_backend import TransformersChatModel
 
         if not m.name:
             raise ModelError("model.backend is 'transformers' but model.name is empty")
-        return TransformersChatModel(m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s)
+        return TransformersChatModel(
+            m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache
+        )
     if m.backend == "openai":
         from chatbot.backends.openai_compat import OpenAICompatibleChatModel
 

@@ -100,3 +100,11 @@ def test_an_assistant_prefix_starts_the_reply_and_the_model_continues_it(tiny):
     assert pieces[0] == "it sounds like" and len(pieces) > 1
     prompt = tiny.tokenizer.decode(tiny._encode(MESSAGES, "it sounds like")["input_ids"][0])
     assert prompt.rstrip().endswith("<|assistant|> it sounds like")
+
+
+def test_static_kv_cache_gives_the_same_greedy_text(tiny_model_dir, tiny):
+    static = TransformersChatModel(tiny_model_dir, dtype="float32", kv_cache="static")
+    assert not static.use_prefix_cache
+    assert complete(static, MESSAGES, GREEDY) == complete(tiny, MESSAGES, GREEDY)
+    sampled = GenerationSettings(do_sample=True, temperature=1.0, max_new_tokens=12, seed=3)
+    assert complete(static, MESSAGES, sampled) == complete(static, MESSAGES, sampled)

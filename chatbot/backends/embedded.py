@@ -109,6 +109,7 @@ def load_embedded_model(
     dtype: str = "auto",
     threads: int | None = None,
     timeout_s: float = 60.0,
+    kv_cache: str = "dynamic",
 ):
     from chatbot.backends.transformers_backend import TransformersChatModel, resolve_dtype
 
@@ -123,5 +124,6 @@ def load_embedded_model(
         context_window=8192,
     )
     return TransformersChatModel(
-        str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity
+        str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity,
+        kv_cache=kv_cache,
     )

@@ -60,6 +60,7 @@ class TransformersChatModel:
         timeout_s: float = 60.0,
         identity: ModelIdentity | None = None,
         prefix_cache: bool = True,
+        kv_cache: str = "dynamic",
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -89,7 +90,12 @@ class TransformersChatModel:
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         # KV caches of system prompts already seen: the fixed prefix is computed once, not per turn.
-        self.use_prefix_cache = prefix_cache
+        # "static": a preallocated KV cache, measured 1.66x faster decode than dynamic on the
+        # embedded model (docs/performance.md); it replaces the system-prompt cache.
+        if kv_cache not in ("dynamic", "static"):
+            raise ValueError(f"Unknown kv_cache '{kv_cache}' (use dynamic or static)")
+        self.kv_cache = kv_cache
+        self.use_prefix_cache = prefix_cache and kv_cache == "dynamic"
         self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self.identity = identity or ModelIdentity(
             backend="transformers",
@@ -148,6 +154,8 @@ class TransformersChatModel:
             "repetition_penalty": settings.repetition_penalty,
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
+        if self.kv_cache == "static":
+            kwargs["cache_implementation"] = "static"
         if settings.do_sample and settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
         else:
