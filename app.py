@@ -6,7 +6,6 @@ control does is in chatbot/webui/handlers.py. The model is built only under __ma
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -117,23 +116,12 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chatbot.cli import add_config_arguments, config_from_args
-    from chatbot.config import ConfigError
+    from chatbot.cli import load_listener
 
-    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__)
-    add_config_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = load_listener("python app.py", __doc__, argv)
+    if loaded is None:
         return 2
-    from chatbot.factory import build_listener
-
-    print("Loading the model...", file=sys.stderr, flush=True)
-    listener = build_listener(config)
-    if listener.model is None:
-        print(f"warning: {listener.model_problem}", file=sys.stderr)
+    config, listener = loaded
     demo = build_app(listener, config)
     demo.queue(default_concurrency_limit=config.app.concurrency_limit)
     demo.launch(server_name=config.app.host, server_port=config.app.port, ssr_mode=False,

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from chatbot.cli import add_config_arguments, config_from_args
-from chatbot.config import ConfigError
-from chatbot.factory import offline_environment
+from chatbot.cli import load_listener
 
 DISCLOSURE = (
     "I'm an AI offering reflective listening. I'm not a therapist or a crisis service.\n"
@@ -16,21 +13,10 @@ DISCLOSURE = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    offline_environment()
-    parser = argparse.ArgumentParser(prog="python -m chatbot", description=__doc__)
-    add_config_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = load_listener("python -m chatbot", __doc__, argv)
+    if loaded is None:
         return 2
-    from chatbot.factory import build_listener
-
-    print("Loading...", file=sys.stderr, flush=True)
-    listener = build_listener(config)
-    if listener.model is None:
-        print(f"warning: {listener.model_problem}", file=sys.stderr)
+    _, listener = loaded
     conversation = listener.new_conversation()
     interactive = sys.stdin.isatty()
     print(DISCLOSURE, flush=True)

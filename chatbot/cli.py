@@ -33,3 +33,27 @@ def config_from_args(args: argparse.Namespace):
     if args.country:
         overrides.append(f"locale.country={args.country}")
     return load_config(args.config, overrides)
+
+
+def load_listener(prog: str, description: str | None, argv: list[str] | None):
+    """Parse the shared options and build the listener: (config, listener), or None after a
+    clear error on stderr. Entry points share this so they start the same way."""
+    import sys
+
+    from chatbot.config import ConfigError
+    from chatbot.factory import build_listener, offline_environment
+
+    offline_environment()
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    print("Loading the model...", file=sys.stderr, flush=True)
+    listener = build_listener(config)
+    if listener.model is None:
+        print(f"warning: {listener.model_problem}", file=sys.stderr)
+    return config, listener

@@ -39,11 +39,9 @@ def platform_info() -> dict:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from chatbot.backends.embedded import sha256_of
+
+    return sha256_of(path)
 
 
 def hash_weights_folder(folder: str | Path) -> str | None:
