@@ -267,7 +267,12 @@ class Listener:
         if self.coder is None:
             return None
         try:
-            return self.coder.code(reply, prompt=user_text).as_dict()
+            coded = self.coder.code(reply, prompt=user_text).as_dict()
+            code_all = getattr(self.coder, "code_all", None)
+            if code_all is not None:
+                # MITI counts segments: "reflection + question" is one of each.
+                coded["segments"] = [c.as_dict() for c in code_all(reply, prompt=user_text)]
+            return coded
         except Exception as exc:  # coding is for display and evals; never block a reply
             log.error("technique coder failed: %s", type(exc).__name__)
             return None

@@ -181,3 +181,14 @@ def test_trimming_with_the_real_tokenizer_keeps_the_prompt_in_the_window(screen,
     last = listener.respond(conv, "i feel overwhelmed").consume()
     assert last.meta["history_messages"] < 2 * 12
     assert last.kind in ("listening", "replaced")
+
+
+def test_a_reply_with_a_reflection_and_a_question_is_coded_as_both(screen):
+    from chatbot.coder import TechniqueCoder
+
+    model = ScriptedModel(["It sounds like the move has worn you out. What has been hardest?"])
+    listener = make(model, screen, coder=TechniqueCoder.load())
+    conv = listener.new_conversation()
+    turn = listener.respond(conv, "The move has been exhausting.").consume()
+    codes = [s["code"] for s in turn.technique["segments"]]
+    assert "reflection" in codes and "question" in codes

@@ -29,7 +29,11 @@ import gradio as gr  # noqa: E402
 
 
 def _miti_summary(session: Session) -> dict | None:
-    coded = [t.technique for t in session.conversation.turns if t.technique]
+    coded = [
+        segment
+        for t in session.conversation.turns if t.technique
+        for segment in (t.technique.get("segments") or [t.technique])
+    ]
     try:
         from chatbot.coder import Code, miti_summary
     except ImportError:
