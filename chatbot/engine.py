@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -224,27 +225,25 @@ class Listener:
     def _stream_screened(self, messages, user_text, started):
         """Bare model: release text a sentence at a time, each only after the rail passes it."""
         shown, pending, tokens = "", "", 0
-        first_token = None
-        for piece in self.model.stream(messages, self.settings):
-            tokens += 1
-            pending += piece
-            if _SENTENCE_END.search(pending):
-                check = self._check_reply(shown + pending, user_text)
-                if not check.ok:
-                    return (yield from self._replace_midway(shown, check, tokens, first_token))
-                if first_token is None:
-                    first_token = time.perf_counter() - started
-                yield pending
-                shown, pending = shown + pending, ""
-        if pending.strip():
+        first_token = check = None
+        # None marks the end of the stream: whatever is pending is released like a sentence.
+        for piece in itertools.chain(self.model.stream(messages, self.settings), [None]):
+            if piece is not None:
+                tokens += 1
+                pending += piece
+                if not _SENTENCE_END.search(pending):
+                    continue
+            elif not pending.strip():
+                break
             check = self._check_reply(shown + pending, user_text)
             if not check.ok:
                 return (yield from self._replace_midway(shown, check, tokens, first_token))
             if first_token is None:
                 first_token = time.perf_counter() - started
             yield pending
-            shown += pending
-        check = self._check_reply(shown, user_text)
+            shown, pending = shown + pending, ""
+        if check is None:  # nothing to release: the rail still judges the (empty) reply
+            check = self._check_reply(shown, user_text)
         if not shown.strip():
             shown = self.fixed["replaced"]
             yield shown

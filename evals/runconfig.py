@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chatbot.config import _merge
+
 METRICS = ("miti", "length", "repetition", "safety", "crisis", "speed")
 Metric = Literal["miti", "length", "repetition", "safety", "crisis", "speed"]
 
@@ -47,16 +49,6 @@ class RunConfig:
     def resolved(self) -> dict:
         """What summary.json records: every setting after defaults and overrides."""
         return {**self.app_config.model_dump(), "run": self.run.model_dump()}
-
-
-def _merge(base: dict, override: Mapping) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _dotted(item: str) -> dict:
