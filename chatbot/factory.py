@@ -36,6 +36,7 @@ def _build_backend(config: Config) -> ChatModel:
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
             dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
+            pack_4bit=m.pack_4bit,
         )
     if m.backend == "transformers":
         from chatbot.backends.transformers_backend import TransformersChatModel
@@ -43,7 +44,8 @@ def _build_backend(config: Config) -> ChatModel:
         if not m.name:
             raise ModelError("model.backend is 'transformers' but model.name is empty")
         return TransformersChatModel(
-            m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache
+            m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
+            pack_4bit=m.pack_4bit,
         )
     if m.backend == "openai":
         from chatbot.backends.openai_compat import OpenAICompatibleChatModel

@@ -161,7 +161,7 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
 
     if cpu_supports_bf16():
         fast = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
-        add("bf16, 2 threads (app default)", fast)
+        add("bf16, 2 threads", fast)
     else:
         fast = fp32
         print("  (no avx512_bf16 on this CPU: bf16 variants skipped)", file=sys.stderr)
@@ -172,7 +172,7 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
     with torch.inference_mode():
         system_cache = fast(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
     add(
-        "+ cached system prompt (app default)", fast,
+        "+ cached system prompt", fast,
         prefix_factory=lambda: copy.deepcopy(system_cache),
         note=f"{prefix.shape[-1]} of {inputs['input_ids'].shape[-1]} prompt tokens cached",
     )
@@ -184,6 +184,17 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
         time_generate(compiled, inputs, 8, 1, cache_implementation="static")
         add("+ static cache + torch.compile", compiled, cache_implementation="static",
             note=f"compile took {time.perf_counter() - started:.0f} s")
+    if fast.dtype == torch.bfloat16:
+        from chatbot.backends.packing import pack_4bit_linears
+
+        packed = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        report = pack_4bit_linears(packed, torch.bfloat16)
+        packed.to(torch.bfloat16)
+        add("bf16 + exact 4-bit linears", packed, note=report.description)
+        with torch.inference_mode():
+            packed_system = packed(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
+        add("  + cached system prompt", packed, prefix_factory=lambda: copy.deepcopy(packed_system))
+        add("  + static KV cache (app default)", packed, cache_implementation="static")
     int8 = torch.ao.quantization.quantize_dynamic(
         copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8
     )

