@@ -29,6 +29,7 @@ class ModelConfig(_Section):
     timeout_s: float = 60.0
     kv_cache: Literal["dynamic", "static"] = "static"
     pack_4bit: bool = True
+    int8_head: bool = True
     context_window: int = 4096  # openai: the served model's window (transformers reads its own)
 
 

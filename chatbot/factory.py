@@ -36,7 +36,7 @@ def _build_backend(config: Config) -> ChatModel:
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
             dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
-            pack_4bit=m.pack_4bit,
+            pack_4bit=m.pack_4bit, int8_head=m.int8_head,
         )
     if m.backend == "transformers":
         from chatbot.backends.transformers_backend import TransformersChatModel
@@ -45,7 +45,7 @@ def _build_backend(config: Config) -> ChatModel:
             raise ModelError("model.backend is 'transformers' but model.name is empty")
         return TransformersChatModel(
             m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
-            pack_4bit=m.pack_4bit,
+            pack_4bit=m.pack_4bit, int8_head=m.int8_head,
         )
     if m.backend == "openai":
         from chatbot.backends.openai_compat import OpenAICompatibleChatModel

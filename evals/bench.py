@@ -60,6 +60,8 @@ class Variant:
     same_text_as_baseline: bool | None = None
     vs_baseline: float | None = None
     note: str = ""
+    # share of next-token predictions (argmax) that differ from float32's, teacher-forced
+    top1_disagreement: float | None = None
 
 
 @dataclass
@@ -102,6 +104,27 @@ class TimingStreamer:
         pass
 
 
+def fidelity_texts(tokenizer, scenarios: int = 20) -> list:
+    """Token ids of the first scenario conversations, each user turn answered by one fixed line."""
+    from evals.datasets import load_scenario_sets
+
+    answer = "It sounds like that has been weighing on you, and part of you wants it to change."
+    out = []
+    for scenario in load_scenario_sets(["listening"])[:scenarios]:
+        messages = []
+        for turn in scenario.turns:
+            messages += [{"role": "user", "content": turn}, {"role": "assistant", "content": answer}]
+        out.append(tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)["input_ids"])
+    return out
+
+
+def top1_predictions(model, texts: list) -> list:
+    import torch
+
+    with torch.inference_mode():
+        return [model(input_ids=ids).logits.argmax(-1) for ids in texts]
+
+
 def time_generate(model, inputs: dict, tokens: int, runs: int, **extra) -> tuple[float, float, list[int]]:
     """Median TTFT and decode tokens/s for greedy generation of exactly `tokens` tokens."""
     import torch
@@ -141,10 +164,20 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
     results: list[Variant] = []
     baseline_ids: list[int] = []
 
+    texts = fidelity_texts(tokenizer)
+    reference: list = []
+    disagreement: dict[int, float] = {}  # per model object: cache settings don't change it
+
     def add(name: str, model, note: str = "", **extra) -> None:
-        nonlocal baseline_ids
+        nonlocal baseline_ids, reference
         ttft, rate, ids = time_generate(model, inputs, tokens, runs, **extra)
         variant = Variant(name, round(ttft, 4), round(rate, 2), tokens, note=note)
+        if id(model) not in disagreement:
+            predicted = top1_predictions(model, texts)
+            reference = reference or predicted
+            differ = sum(int((p != r).sum()) for p, r in zip(predicted, reference))
+            disagreement[id(model)] = round(differ / sum(r.numel() for r in reference), 4)
+        variant.top1_disagreement = disagreement[id(model)]
         if not baseline_ids:
             baseline_ids = ids
         variant.same_text_as_baseline = ids == baseline_ids
@@ -185,7 +218,7 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
         add("+ static cache + torch.compile", compiled, cache_implementation="static",
             note=f"compile took {time.perf_counter() - started:.0f} s")
     if fast.dtype == torch.bfloat16:
-        from chatbot.backends.packing import pack_4bit_linears
+        from chatbot.backends.packing import pack_4bit_linears, pack_int8_head
 
         packed = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
         report = pack_4bit_linears(packed, torch.bfloat16)
@@ -194,7 +227,10 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
         with torch.inference_mode():
             packed_system = packed(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
         add("  + cached system prompt", packed, prefix_factory=lambda: copy.deepcopy(packed_system))
-        add("  + static KV cache (app default)", packed, cache_implementation="static")
+        add("  + static KV cache", packed, cache_implementation="static")
+        pack_int8_head(packed, torch.bfloat16)
+        add("  + static KV cache + int8 output head (app default)", packed,
+            cache_implementation="static", note="the head is not exact: see the fidelity column")
     int8 = torch.ao.quantization.quantize_dynamic(
         copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8
     )
@@ -371,12 +407,15 @@ def bench_http_hop(base_url: str, name: str, system: str, tokens: int, runs: int
 
 
 def print_table(result: BenchResult) -> None:
-    print("\n| variant | TTFT (s) | decode tok/s | × baseline | same greedy text | note |")
-    print("|---|---:|---:|---:|:---:|---|")
+    print("\n| variant | TTFT (s) | decode tok/s | × baseline | same greedy text "
+          "| top-1 differs from fp32 | note |")
+    print("|---|---:|---:|---:|:---:|---:|---|")
     for v in result.variants:
         same = "" if v.same_text_as_baseline is None else ("yes" if v.same_text_as_baseline else "no")
         ratio = "" if v.vs_baseline is None else f"{v.vs_baseline:.2f}"
-        print(f"| {v.name} | {v.ttft_s:.3f} | {v.decode_tok_s:.1f} | {ratio} | {same} | {v.note} |")
+        differ = "" if v.top1_disagreement is None else f"{100 * v.top1_disagreement:.2f}%"
+        print(f"| {v.name} | {v.ttft_s:.3f} | {v.decode_tok_s:.1f} | {ratio} | {same} | {differ} "
+              f"| {v.note} |")
     for title, section in (("load", result.load), ("pipeline", result.pipeline),
                            ("http hop", result.http_hop),
                            ("safety screen", result.safety), ("memory", result.memory)):

@@ -71,8 +71,8 @@ def test_packed_model_computes_what_the_unpacked_one_does(q4_model_dir, tiny_mod
 
 
 def test_backend_packs_only_in_bfloat16_and_says_so(q4_model_dir):
-    packed = TransformersChatModel(q4_model_dir, dtype="bfloat16")
-    assert packed.packing.packed == 14
+    packed = TransformersChatModel(q4_model_dir, dtype="bfloat16", int8_head=False)
+    assert packed.packing.packed == 14 and not packed.packing.int8_head
     assert "exact 4-bit codes" in packed.identity.dtype
     plain = TransformersChatModel(q4_model_dir, dtype="bfloat16", pack_4bit=False)
     assert plain.packing is None and plain.identity.dtype == "bfloat16"
@@ -82,3 +82,24 @@ def test_backend_packs_only_in_bfloat16_and_says_so(q4_model_dir):
     messages = [{"role": "user", "content": "i feel tired"}]
     reply = "".join(packed.stream(messages, GREEDY))
     assert reply == "".join(plain.stream(messages, GREEDY))
+
+
+def test_int8_head_stays_close_to_the_float_head(q4_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from chatbot.backends.packing import pack_int8_head
+
+    reference = AutoModelForCausalLM.from_pretrained(q4_model_dir, dtype=torch.float32).eval()
+    headed = AutoModelForCausalLM.from_pretrained(q4_model_dir, dtype=torch.float32).eval()
+    assert pack_int8_head(headed, torch.float32)
+    embeddings = headed.get_input_embeddings().weight
+    assert embeddings.dtype == torch.float32  # the tied embeddings keep their own weights
+    ids = torch.tensor([[2, 5, 9, 11, 7]])
+    with torch.inference_mode():
+        expected, got = reference(ids).logits, headed(ids).logits
+    # int8 per row: each weight within half a step (row max / 254) of the original
+    assert not torch.equal(got, expected)
+    assert torch.allclose(got, expected, atol=0.05 * float(expected.abs().max()))
+
+    default = TransformersChatModel(q4_model_dir, dtype="bfloat16")
+    assert default.packing.int8_head and "int8 output head" in default.identity.dtype

@@ -111,6 +111,7 @@ def load_embedded_model(
     timeout_s: float = 60.0,
     kv_cache: str = "dynamic",
     pack_4bit: bool = True,
+    int8_head: bool = True,
 ):
     from chatbot.backends.transformers_backend import TransformersChatModel
 
@@ -125,5 +126,5 @@ def load_embedded_model(
     )
     return TransformersChatModel(
         str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity,
-        kv_cache=kv_cache, pack_4bit=pack_4bit,
+        kv_cache=kv_cache, pack_4bit=pack_4bit, int8_head=int8_head,
     )

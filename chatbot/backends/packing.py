@@ -24,10 +24,12 @@ KERNEL_OFFSET = 8
 class PackReport:
     packed: int
     skipped: int
+    int8_head: bool = False
 
     @property
     def description(self) -> str:
-        return f"{self.packed} linear layers as exact 4-bit codes, {self.skipped} left as they were"
+        head = ", int8 output head" if self.int8_head else ""
+        return f"{self.packed} linear layers as exact 4-bit codes, {self.skipped} left as they were{head}"
 
 
 def recover_codes(weight, group_size: int = GROUP_SIZE):
@@ -83,6 +85,37 @@ class Packed4BitLinear(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, exact 4-bit codes"
+
+
+class Int8RowLinear(torch.nn.Module):
+    """The output head as int8 with one scale per row, on torch's int8 weight-only kernel.
+
+    Not exact (GGUF stores the head as Q8_0, a scale per 32 values): measured top-1 disagreement
+    with float32 over teacher-forced conversations is 1.95% vs 1.76% without it and 1.68% for plain
+    bfloat16 (`python -m evals bench`, fidelity column), for about 20% faster decode.
+    """
+
+    def __init__(self, weight, dtype) -> None:
+        super().__init__()
+        w = weight.detach().float()
+        scale = w.abs().amax(1).clamp_min(1e-12) / 127
+        self.out_features, self.in_features = w.shape
+        self.register_buffer("codes", torch.round(w / scale[:, None]).to(torch.int8))
+        self.register_buffer("scales", scale.to(dtype))
+
+    def forward(self, x):
+        flat = x.reshape(-1, self.in_features).to(self.scales.dtype)
+        y = torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scales)
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+
+def pack_int8_head(model, dtype) -> bool:
+    """Give the model an int8 output head; the token embeddings keep their own weights."""
+    head = getattr(model, "lm_head", None)
+    if not isinstance(head, torch.nn.Linear) or head.bias is not None:
+        return False
+    model.lm_head = Int8RowLinear(head.weight, dtype)
+    return True
 
 
 def pack_4bit_linears(model, dtype, group_size: int = GROUP_SIZE) -> PackReport:

@@ -63,6 +63,7 @@ class TransformersChatModel:
         prefix_cache: bool = True,
         kv_cache: str = "dynamic",
         pack_4bit: bool = True,
+        int8_head: bool = True,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -95,9 +96,14 @@ class TransformersChatModel:
             raise ModelError(f"Model '{name_or_path}' has no chat template; use an instruct model.")
         self.packing = None
         if pack:
-            from chatbot.backends.packing import pack_4bit_linears
+            from chatbot.backends.packing import pack_4bit_linears, pack_int8_head
 
             self.packing = pack_4bit_linears(self.model, target_dtype)
+            # the head is the one large layer left in bfloat16 once the body is packed
+            if int8_head and self.packing.packed:
+                self.packing = dataclasses.replace(
+                    self.packing, int8_head=pack_int8_head(self.model, target_dtype)
+                )
             self.model.to(target_dtype)
         self.model.eval()
         self.timeout_s = timeout_s
