@@ -97,11 +97,17 @@ class Int8RowLinear(torch.nn.Module):
 
     def __init__(self, weight, dtype) -> None:
         super().__init__()
-        w = weight.detach().float()
-        scale = w.abs().amax(1).clamp_min(1e-12) / 127
-        self.out_features, self.in_features = w.shape
-        self.register_buffer("codes", torch.round(w / scale[:, None]).to(torch.int8))
-        self.register_buffer("scales", scale.to(dtype))
+        self.out_features, self.in_features = weight.shape
+        codes = torch.empty(weight.shape, dtype=torch.int8)
+        scales = torch.empty(self.out_features)
+        # in row blocks: whole-matrix float temporaries added ~300 MB to the app's peak memory
+        for start in range(0, self.out_features, 4096):
+            rows = weight.detach()[start:start + 4096].float()
+            scale = rows.abs().amax(1).clamp_min(1e-12) / 127
+            codes[start:start + 4096] = torch.round(rows / scale[:, None])
+            scales[start:start + 4096] = scale
+        self.register_buffer("codes", codes)
+        self.register_buffer("scales", scales.to(dtype))
 
     def forward(self, x):
         flat = x.reshape(-1, self.in_features).to(self.scales.dtype)
