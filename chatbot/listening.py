@@ -36,6 +36,10 @@ MAX_NEW_TOKENS = 40  # candidates are trimmed to 1-3 sentences anyway
 ECHO_MAX_WORDS = 20
 SHORT_ECHO_WORDS = 10  # with an added meaning the echo stays short: reflect, don't parrot
 CLAUSE_BREAKS = ("but", "because", "and", "so", "when", "if", "since", "while", "though")
+# A cut after these leaves half a clause ("... and I'm" before "so tired")
+DANGLING = {"i", "i'm", "im", "you", "you're", "we", "we're", "they", "they're", "he", "she",
+            "it", "it's", "is", "am", "are", "was", "were", "be", "been", "feel", "felt", "and",
+            "but", "so", "really", "very", "just", "the", "a", "my"}
 REPEAT_JACCARD = 0.7  # content-word overlap with an earlier reply that counts as a repeat
 ON_TOPIC_COSINE = 0.45
 SECOND_PERSON = re.compile(r"\byou(r|rs|rself|'re|'ve|'d|'ll)?\b", re.IGNORECASE)
@@ -125,7 +129,8 @@ def echo(
     words = clause.split()
     if len(words) > max_words:  # cut at a clause break, never mid-phrase unless there is none
         breaks = [i for i in range(3, len(words) - 1)
-                  if words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS]
+                  if (words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS)
+                  and words[i].lower().strip(",") not in DANGLING]
         early = [i for i in breaks if i < max_words]
         if early:
             cut = early[-1]

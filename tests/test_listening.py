@@ -129,6 +129,29 @@ def test_echo_turns_first_person_into_second():
     assert text == "you're scared your sister won't call you back" and hard
 
 
+def test_echo_never_ends_on_half_a_clause():
+    # "so" here is "so tired", not a clause break; cutting before it left "... and you're"
+    text, _ = echo("We had a baby three months ago and I'm so tired.", max_words=10)
+    assert text == "you had a baby three months ago"
+
+
+@pytest.mark.parametrize("said, meaning", [
+    # found wrong in the hand audit of pipeline replies (evals/data/coder/bot_replies_handcoded.jsonl)
+    ("But I've lived alone for six years and I like my own space.", None),
+    ("I spent every summer there as a kid.", None),
+    ("I have three exams next week and I haven't started revising.", None),
+    # still given where they fit
+    ("I spent the whole weekend on it.", "and all that effort deserves to count for something"),
+    ("I moved to a new city for work and I don't have any friends here yet.",
+     "and you'd like to feel less on your own"),
+    ("I love him, but I'm not ready to move in.", "and you're holding two things at once"),
+])
+def test_meanings_are_added_only_where_they_fit(said, meaning):
+    from chatbot.coder.reply_rules import meaning_for
+
+    assert meaning_for(said) == meaning
+
+
 def test_is_repeat_ignores_case_and_small_changes():
     assert is_repeat("It sounds like a hard week.", ["it sounds like a  hard week."])
     assert not is_repeat("It sounds like a hard week.", ["Your sister never asks about you."])

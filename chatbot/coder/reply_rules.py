@@ -19,7 +19,8 @@ class ReplyRules:
     patterns: dict[str, tuple[re.Pattern, ...]]
     hedges: tuple[str, ...]
     perspective: tuple[tuple[re.Pattern, str], ...]
-    meanings: tuple[tuple[re.Pattern, str], ...] = ()
+    meanings: tuple[tuple[re.Pattern, str, bool], ...] = ()  # cue, phrase, applies with preference
+    no_meaning_when: re.Pattern | None = None
 
     def any(self, name: str, text: str) -> bool:
         text = text.replace("\u2019", "'")
@@ -41,16 +42,25 @@ def load_reply_rules() -> ReplyRules:
     )
     hedges = tuple(sorted((h.lower() for h in data["hedges"]), key=len, reverse=True))
     meanings = tuple(
-        (re.compile(m["cue"], re.IGNORECASE), m["phrase"]) for m in data.get("meanings", [])
+        (re.compile(m["cue"], re.IGNORECASE), m["phrase"], bool(m.get("with_preference")))
+        for m in data.get("meanings", [])
     )
-    return ReplyRules(patterns, hedges, perspective, meanings)
+    guard = data.get("no_meaning_when")
+    return ReplyRules(
+        patterns, hedges, perspective, meanings, re.compile(guard, re.IGNORECASE) if guard else None
+    )
 
 
 def meaning_for(text: str, rules: ReplyRules | None = None) -> str | None:
     """The meaning a reflection may add for these words, from the first matching cue."""
     rules = rules or load_reply_rules()
     text = text.replace("\u2019", "'")
-    return next((phrase for cue, phrase in rules.meanings if cue.search(text)), None)
+    preference = bool(rules.no_meaning_when and rules.no_meaning_when.search(text))
+    return next(
+        (phrase for cue, phrase, with_preference in rules.meanings
+         if cue.search(text) and (with_preference or not preference)),
+        None,
+    )
 
 
 def to_second_person(text: str, rules: ReplyRules | None = None) -> str:
