@@ -42,6 +42,12 @@ DANGLING = {"i", "i'm", "im", "you", "you're", "we", "we're", "they", "they're",
             "but", "so", "really", "very", "just", "the", "a", "my"}
 REPEAT_JACCARD = 0.7  # content-word overlap with an earlier reply that counts as a repeat
 ON_TOPIC_COSINE = 0.45
+# Share of a candidate's content words that the person never used and that are not feeling words.
+# In a hand audit of 60 pipeline replies (evals/data/coder/bot_replies_handcoded.jsonl) 17 of the
+# 18 model replies judged unfit to send (invented people, events, advice) were above 0.6; the fit
+# ones (41 of them, mostly fallbacks) were at 0.5 or below. Chosen on that sample: a new audit
+# is its test.
+MAX_NOVELTY = 0.6
 SECOND_PERSON = re.compile(r"\byou(r|rs|rself|'re|'ve|'d|'ll)?\b", re.IGNORECASE)
 # Codes a candidate may have (primary code) to count as doing the planned move.
 MOVE_FITS = {
@@ -141,6 +147,14 @@ def echo(
     return clause[:1].lower() + clause[1:], bool(hard)
 
 
+def novelty(text: str, said: str, rules: ReplyRules | None = None) -> float:
+    """Share of the content words of `text` that are neither in `said` nor feeling words."""
+    rules = rules or load_reply_rules()
+    words = content_words(text)
+    allowed = content_words(said) | content_words(" ".join(rules.feeling_words))
+    return len(words - allowed) / len(words) if words else 0.0
+
+
 def _stable_index(key: str, n: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % n
 
@@ -203,6 +217,7 @@ class ReflectFirstPipeline:
         move = self.plan_move(history, user_text)
         messages = self.messages_for(move, history, user_text)
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
+        said = " ".join([*(m["content"] for m in history if m.get("role") == "user"), user_text])
         judged: list[_Candidate] = []
         tokens = 0
         for i in range(self.candidates):
@@ -211,7 +226,9 @@ class ReflectFirstPipeline:
             )
             pieces = list(self.model.stream(messages, cand_settings))
             tokens += len(pieces)
-            cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier)
+            cand = self._judge(
+                i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said
+            )
             judged.append(cand)
             if cand.passed and cand.ideal:
                 break  # good enough: save the CPU the remaining candidates
@@ -262,7 +279,7 @@ class ReflectFirstPipeline:
             or self.rules.any("not_a_reply", sentence)
         )
 
-    def _judge(self, index, seed, raw, move, user_text, earlier) -> _Candidate:
+    def _judge(self, index, seed, raw, move, user_text, earlier, said=None) -> _Candidate:
         text, trimmed = self.trim(raw)
         sentences = coder_rules.split_sentences(text)
         parts = self.coder.code_all(text, user_text) if text else []
@@ -280,6 +297,8 @@ class ReflectFirstPipeline:
             # Reflections, questions and affirmations are about the person: they say "you".
             "addresses_person": bool(SECOND_PERSON.search(text)),
             "on_topic": bool(text) and self._on_topic(text, user_text),
+            # a reflection is built from what the person said, not from what the model invents
+            "grounded": novelty(text, said or user_text, self.rules) <= MAX_NOVELTY,
             "not_repeat": bool(text) and not is_repeat(text, earlier),
             "fits_move": primary is not None and primary.code in MOVE_FITS[move]
             and (move != "question" or len(questions) == 1),

@@ -38,6 +38,19 @@ def test_picks_the_candidate_that_passes_checks(coder):
     assert planned.candidates[0]["checks"]["no_advice"] is False or not planned.candidates[0]["text"]
 
 
+def test_a_candidate_that_invents_what_the_person_never_said_is_not_sent(coder):
+    invented = "Your manager is trying to do too much, but they don't know how to manage themselves."
+    model = ScriptedModel([invented] * 3)
+    planned = ReflectFirstPipeline(model, coder, candidates=3).reply([], USER, SETTINGS)
+    assert planned.fallback and planned.text != invented
+    assert all(c["checks"]["grounded"] is False for c in planned.candidates)
+    # the same idea in the person's own words and feeling words is grounded
+    from chatbot.listening import novelty
+
+    assert novelty(invented, USER) > 0.6
+    assert novelty("It sounds like work has you overwhelmed and tired.", USER) <= 0.6
+
+
 def test_seeds_are_derived_from_settings_seed(coder):
     model = ScriptedModel(["Sure.", "Okay.", "Hmm."])
     seen = []

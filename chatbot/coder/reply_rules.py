@@ -21,6 +21,7 @@ class ReplyRules:
     perspective: tuple[tuple[re.Pattern, str], ...]
     meanings: tuple[tuple[re.Pattern, str, bool], ...] = ()  # cue, phrase, applies with preference
     no_meaning_when: re.Pattern | None = None
+    feeling_words: frozenset[str] = frozenset()
 
     def any(self, name: str, text: str) -> bool:
         text = text.replace("\u2019", "'")
@@ -47,7 +48,8 @@ def load_reply_rules() -> ReplyRules:
     )
     guard = data.get("no_meaning_when")
     return ReplyRules(
-        patterns, hedges, perspective, meanings, re.compile(guard, re.IGNORECASE) if guard else None
+        patterns, hedges, perspective, meanings, re.compile(guard, re.IGNORECASE) if guard else None,
+        frozenset(w.lower() for w in data.get("feeling_words", [])),
     )
 
 
