@@ -264,6 +264,15 @@ def _cached_query(embed, text: str):
     return vectors
 
 
+def _clear_query_cache() -> None:
+    with _QUERY_CACHE_LOCK:
+        _QUERY_CACHE.clear()
+
+
+# Same interface as the functools.lru_cache it replaced (evals/safety_bench.py clears it per round).
+_cached_query.cache_clear = _clear_query_cache
+
+
 def _message_vectors(embed, text: str):
     """Row 0: the whole message; then one row per sentence chunk. A single encoder call."""
     return embed([text, *sentence_chunks(text)])
