@@ -36,6 +36,13 @@ def test_converts_once_then_loads_from_the_cache(tmp_path):
     model = embedded.load_embedded_model(tmp_path, threads=2)
     assert model.identity.backend == "embedded"
     assert model.identity.weights_sha256 == embedded.sha256_of(embedded.gguf_path())
+    from chatbot.backends.transformers_backend import cpu_supports_bf16
+
+    if cpu_supports_bf16():  # every linear layer of the Q4_1 GGUF is recovered as exact 4-bit codes
+        assert (model.packing.packed, model.packing.skipped) == (210, 0)
+        assert "210 linear layers as exact 4-bit codes" in model.identity.dtype
+    else:
+        assert model.packing is None
 
 
 def test_the_full_listener_replies_reflectively_on_the_embedded_model():
