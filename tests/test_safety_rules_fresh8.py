@@ -98,3 +98,14 @@ def test_new_classes_route(screen, text, category, subject, immediate):
 def test_look_alikes_do_not_route(screen, text):
     a = screen.assess_message(text)
     assert not a.route, (text, a.category, a.evidence)
+
+
+@pytest.mark.parametrize("text, routes", [
+    # a clock time is not an age: "at 6 exactly" must not make current abuse look like the past
+    ("if the dishes arent done at 6 exactly he slams me into the wall", True),
+    ("i'm going to take all my pills at 10 tonight", True),
+    # an age still marks resolved past experience
+    ("i cut myself at 15 but i've been fine for years now", False),
+])
+def test_clock_times_are_not_ages_for_the_past_suppressor(screen, text, routes):
+    assert screen.assess_message(text).route is routes
