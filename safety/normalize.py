@@ -16,6 +16,7 @@ _DOUBLES = re.compile(r"([a-z])\1")
 _TOKEN = re.compile(r"[^\s]+")
 _EDGE_PUNCT = re.compile(r"^([^\w$@|]*)(.*?)([^\w$@|]*)$")
 _SPACES = re.compile(r"[ \t]+")
+_UNDECOMPOSED = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "æ": "ae", "œ": "oe"})
 _OD = re.compile(r"\bod[\u2019']?e?d\b")
 # Contractions expanded before apostrophes go, so "he'll" does not become "hell" nor "we'll" "well".
 _CONTRACTIONS = (
@@ -58,6 +59,8 @@ def tables() -> _Tables:
 
 def _strip_accents(text: str) -> str:
     text = text.replace("ß", "ss")
+    # Letters NFKD does not decompose (Turkish dotless i, Polish l-stroke, Nordic o-slash, d-stroke).
+    text = text.translate(_UNDECOMPOSED)
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from safety import SafetyScreen
-
-
-@pytest.fixture(scope="module")
-def screen() -> SafetyScreen:
-    return SafetyScreen(semantic=False)
+from test_safety_shared import assert_not_routed, assert_routes, screen  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize(
@@ -58,11 +53,7 @@ def screen() -> SafetyScreen:
     ],
 )
 def test_new_classes_route(screen, text, category, subject, immediate):
-    a = screen.assess_message(text)
-    assert a.route, text
-    assert a.category == category, (text, a.category, a.evidence)
-    assert a.subject == subject, (text, a.subject)
-    assert a.immediate_danger == immediate, (text, a.evidence)
+    assert_routes(screen, text, category, subject, immediate)
 
 
 @pytest.mark.parametrize(
@@ -96,8 +87,7 @@ def test_new_classes_route(screen, text, category, subject, immediate):
     ],
 )
 def test_look_alikes_do_not_route(screen, text):
-    a = screen.assess_message(text)
-    assert not a.route, (text, a.category, a.evidence)
+    assert_not_routed(screen, text)
 
 
 @pytest.mark.parametrize("text, routes", [
