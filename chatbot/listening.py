@@ -39,7 +39,9 @@ CLAUSE_BREAKS = ("but", "because", "and", "so", "when", "if", "since", "while", 
 # A cut after these leaves half a clause ("... and I'm" before "so tired")
 DANGLING = {"i", "i'm", "im", "you", "you're", "we", "we're", "they", "they're", "he", "she",
             "it", "it's", "is", "am", "are", "was", "were", "be", "been", "feel", "felt", "and",
-            "but", "so", "really", "very", "just", "the", "a", "my"}
+            "but", "so", "really", "very", "just", "the", "a", "my", "or", "if", "that", "to",
+            "of", "with"}
+SUBORDINATE = {"if", "when", "because", "since", "while", "although", "though", "unless"}
 REPEAT_JACCARD = 0.7  # content-word overlap with an earlier reply that counts as a repeat
 ON_TOPIC_COSINE = 0.45
 # Share of a candidate's content words that the person never used and that are not feeling words.
@@ -136,7 +138,9 @@ def echo(
     if len(words) > max_words:  # cut at a clause break, never mid-phrase unless there is none
         breaks = [i for i in range(3, len(words) - 1)
                   if (words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS)
-                  and words[i].lower().strip(",") not in DANGLING]
+                  and words[i].lower().strip(",") not in DANGLING
+                  # "scared that if you say not yet," still waits for its main clause
+                  and not (words[i].endswith(",") and SUBORDINATE & {w.lower() for w in words[1:i]})]
         early = [i for i in breaks if i < max_words]
         if early:
             cut = early[-1]

@@ -146,6 +146,11 @@ def test_echo_never_ends_on_half_a_clause():
     # "so" here is "so tired", not a clause break; cutting before it left "... and you're"
     text, _ = echo("We had a baby three months ago and I'm so tired.", max_words=10)
     assert text == "you had a baby three months ago"
+    # found in the second audit (runs at 4a91ac8): "... a phase or," and "... if you say not yet,"
+    text, _ = echo("I don't know if it's a phase or if it means something.", max_words=10)
+    assert not text.endswith((" or", " if"))
+    text, _ = echo("I'm scared that if I say not yet, she'll think I don't care.", max_words=10)
+    assert text.endswith("she'll think you don't care")
 
 
 @pytest.mark.parametrize("said, meaning", [
@@ -153,6 +158,7 @@ def test_echo_never_ends_on_half_a_clause():
     ("But I've lived alone for six years and I like my own space.", None),
     ("I spent every summer there as a kid.", None),
     ("I have three exams next week and I haven't started revising.", None),
+    ("My friends from uni all moved away after we graduated.", None),
     # still given where they fit
     ("I spent the whole weekend on it.", "and all that effort deserves to count for something"),
     ("I moved to a new city for work and I don't have any friends here yet.",
