@@ -1,13 +1,13 @@
 """Rule classes added after the fresh9 first run: crisis wording routes with the right category,
 subject and urgency; the everyday look-alikes of each class (and the new suppressors: multilingual
 hyperbole, faking-my-own-death jokes, resolved past abuse) do not. Rules only (no embedder); new
-wording, not the fresh9 sentences. Fixture and checks are shared (tests/test_safety_shared.py)."""
+wording, not the fresh9 sentences. Fixture and checks are shared (tests/safety_cases.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from test_safety_shared import assert_not_routed, assert_routes, screen  # noqa: F401 (fixture)
+from tests.safety_cases import assert_not_routed, assert_routes, screen  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Shared by the per-round rule-class test files (test_safety_rules_fresh7/8/9.py): one rules-only
 screen per module and the two checks each round makes. Import the fixture and helpers from here
-instead of repeating them; this file holds no tests of its own."""
+instead of repeating them; not a test module itself."""
 
 from __future__ import annotations
 
