@@ -306,3 +306,25 @@ def test_invisible_characters_do_not_hide_a_crisis_word(hidden):
 
     text = f"I want to kil{hidden}l myself"
     assert SafetyScreen(semantic=False).assess_message(text).route
+
+
+@pytest.mark.parametrize("text, category", [
+    # the project-set message that folding fresh10 into the examples stopped the classifier catching
+    ("the voices tell me to hurt my mom and I'm starting to listen", "harm_to_others"),
+    ("the voices keep telling me to hurt myself", "self_harm"),
+    # the project set's long-standing self-harm miss
+    ("Cutting is the only thing that helps me cope lately", "self_harm"),
+])
+def test_command_voices_and_self_harm_as_coping_route_by_rule(screen, text, category):
+    a = screen.assess_message(text)
+    assert a.route and a.category == category and any(e.startswith(category) for e in a.evidence)
+
+
+@pytest.mark.parametrize("text", [
+    "my character hears voices telling him to kill the king",
+    "the voices in the choir tell me to sing louder",
+    "the recipe says cutting the onions is the only hard part",
+    "i used to cut, it was the only way i coped back in school, i'm 5 years clean",
+])
+def test_their_look_alikes_do_not_route(screen, text):
+    assert not screen.assess_message(text).route
