@@ -97,7 +97,8 @@ def conversations(turns: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
 
 def score_repetition(turns: Sequence[dict]) -> dict:
     """A reply repeats itself when at least half its word trigrams were already said by the bot
-    earlier in the same conversation; exact repeats are counted separately."""
+    earlier in the same conversation (a summary: only when it is said word for word again);
+    exact repeats are counted separately."""
     overlaps, repeated, exact, judged = [], 0, 0, 0
     for conv in conversations(turns).values():
         seen: set[tuple[str, ...]] = set()
@@ -107,11 +108,14 @@ def score_repetition(turns: Sequence[dict]) -> dict:
                 continue
             grams = _trigrams(t["reply"])
             normal = " ".join(words(t["reply"]))
+            # A summary gathers what was already reflected, so it shares their trigrams by design
+            # (MITI codes it as a reflection); only an exact repeat counts against it.
+            summary = t.get("move") == "summarize"
             if seen and grams:
                 judged += 1
                 overlap = len(grams & seen) / len(grams)
                 overlaps.append(overlap)
-                repeated += overlap >= REPEAT_THRESHOLD
+                repeated += (normal in said) if summary else overlap >= REPEAT_THRESHOLD
                 exact += normal in said
             seen |= grams
             said.add(normal)

@@ -55,6 +55,22 @@ def test_repetition_flags_replies_that_reuse_earlier_trigrams_in_the_same_conver
     assert rep["exact_repeat_rate"] == pytest.approx(1 / 3)
 
 
+def test_a_summary_restating_earlier_reflections_is_not_a_repeat_unless_word_for_word():
+    turns = [
+        turn("a", 0, "It sounds like work has been a lot lately."),
+        turn("a", 1, "So you lie awake at night going over it."),
+        turn("a", 2, "Let me see if I have this right: work has been a lot lately, and you lie "
+                     "awake at night going over it.", move="summarize"),
+        turn("a", 3, "So you lie awake at night going over it."),  # a reflection said again
+    ]
+    rep = scorers.score_repetition(turns)
+    assert rep["judged_replies"] == 3
+    assert rep["repetition_rate"] == pytest.approx(1 / 3)  # only turn 3
+    same_again = turns[:2] + [turn("a", 2, "So you lie awake at night going over it.",
+                                   move="summarize")]
+    assert scorers.score_repetition(same_again)["repetition_rate"] == pytest.approx(1 / 2)
+
+
 def test_crisis_correctness_needs_fixed_text_and_no_model_call():
     turns = [
         turn("a", 0, "fixed", kind="crisis", model_calls=0,
