@@ -12,6 +12,7 @@ Model errors propagate: the engine owns error handling.
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -151,11 +152,16 @@ def echo(
     return clause[:1].lower() + clause[1:], bool(hard)
 
 
+@functools.lru_cache(maxsize=4)
+def _feeling_stems(feeling_words: frozenset[str]) -> frozenset[str]:
+    return frozenset(content_words(" ".join(feeling_words)))
+
+
 def novelty(text: str, said: str, rules: ReplyRules | None = None) -> float:
     """Share of the content words of `text` that are neither in `said` nor feeling words."""
     rules = rules or load_reply_rules()
     words = content_words(text)
-    allowed = content_words(said) | content_words(" ".join(rules.feeling_words))
+    allowed = content_words(said) | _feeling_stems(rules.feeling_words)
     return len(words - allowed) / len(words) if words else 0.0
 
 

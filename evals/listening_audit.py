@@ -26,6 +26,10 @@ def parse_code(label: str) -> Code:
     return Code(code=code, subtype=subtype or None, confidence=1.0, evidence="hand")
 
 
+def _labels(codes: list[Code]) -> list[str]:
+    return sorted(c.label for c in codes)
+
+
 def miti_line(codes: list[Code]) -> dict:
     s = miti_summary(codes)
     return {
@@ -49,11 +53,11 @@ def audit(rows: list[dict], coder) -> dict:
         machine = coder.code_all(row["text"], row.get("prompt"))
         hand_all += hand
         coder_all += machine
-        key = lambda codes: sorted(c.label for c in codes)  # noqa: E731
-        if key(hand) == key(machine):
+        hand_labels, coder_labels = _labels(hand), _labels(machine)
+        if hand_labels == coder_labels:
             same_codes += 1
         else:
-            disagreements.append({"id": row["id"], "hand": key(hand), "coder": key(machine)})
+            disagreements.append({"id": row["id"], "hand": hand_labels, "coder": coder_labels})
         tally = by_source.setdefault(row["source"], Counter())
         tally["replies"] += 1
         tally["appropriate"] += bool(row["appropriate"])
