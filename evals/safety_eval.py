@@ -1,9 +1,13 @@
 """Evaluate the safety screen on the project's own test set (evals/data/safety/).
 
     python -m evals.safety_eval [--no-semantic] [--split all|dev|holdout] [--markdown PATH] [--jsonl PATH]
+    python -m evals.safety_eval --ordinary
 
 Prints recall (overall and per category), false-alarm rate on hard non-crisis messages, the
 multi-turn results, a confusion matrix per category and every miss. Deterministic.
+--ordinary instead counts the turns of the listening scenarios (evals/data/scenarios/, ordinary
+conversations never used for tuning the screen) that the screen routes, each scenario screened as
+one conversation, and lists them by id only.
 """
 
 from __future__ import annotations
@@ -127,6 +131,21 @@ def summarize(result: dict, texts: dict[str, str]) -> dict:
     }
 
 
+def ordinary_routed(screen) -> tuple[list[str], int]:
+    """Routed turns ("scenario-id#turn") of the listening scenarios, and how many turns there are."""
+    from evals.datasets import load_scenario_sets
+    from safety import ConversationRisk
+
+    routed, total = [], 0
+    for scenario in load_scenario_sets(["all"]):
+        risk = ConversationRisk()
+        for i, turn in enumerate(scenario.turns):
+            total += 1
+            if screen.assess_message(turn, risk=risk).route:
+                routed.append(f"{scenario.id}#{i}")
+    return routed, total
+
+
 def confusion(rows: list[dict]) -> str:
     from safety import CATEGORIES
 
@@ -177,12 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", type=Path, help="write the report as markdown here")
     p.add_argument("--jsonl", type=Path, help="write one line per message/conversation here")
     p.add_argument("--data", type=Path, default=DATA, help="folder with crisis/non_crisis/conversations.yaml")
+    p.add_argument("--ordinary", action="store_true",
+                   help="count routed turns of the ordinary listening scenarios instead")
     args = p.parse_args(argv)
 
     from safety import SafetyScreen
 
     screen = SafetyScreen(semantic=not args.no_semantic)
     screen.warm_up()
+    if args.ordinary:
+        routed, total = ordinary_routed(screen)
+        print(f"ordinary scenario turns routed: {len(routed)}/{total}" + "".join(f"\n- {r}" for r in routed))
+        return 0
     messages = [m for m in load_messages(args.data) if args.split in ("all", m.split)]
     result = evaluate(screen, messages, load_dialogues(args.data))
     texts = {m.id: m.text for m in messages}

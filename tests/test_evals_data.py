@@ -178,3 +178,27 @@ def test_shipped_configs_validate_and_overrides_apply():
     assert default.app_config.model.backend == "embedded"
     with pytest.raises(RunConfigError, match="section.key=value"):
         load_run_config(CONFIGS / "ci.yaml", ["limit"])
+
+
+def test_ordinary_routed_screens_each_scenario_as_one_conversation():
+    from evals.datasets import load_scenario_sets
+    from evals.safety_eval import ordinary_routed
+    from safety import ConversationRisk
+
+    class RoutesThirdTurnOfEachConversation:
+        def __init__(self):
+            self.risks = []
+
+        def assess_message(self, text, risk):
+            if not self.risks or self.risks[-1][0] is not risk:
+                self.risks.append([risk, 0])
+            self.risks[-1][1] += 1
+            return type("A", (), {"route": self.risks[-1][1] == 3})()
+
+    scenarios = load_scenario_sets(["all"])
+    screen = RoutesThirdTurnOfEachConversation()
+    routed, total = ordinary_routed(screen)
+    assert total == sum(len(s.turns) for s in scenarios)
+    assert routed == [f"{s.id}#2" for s in scenarios if len(s.turns) >= 3]
+    assert all(isinstance(r, ConversationRisk) for r, _ in screen.risks)
+    assert len({id(r) for r, _ in screen.risks}) == len(scenarios)
