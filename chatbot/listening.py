@@ -22,12 +22,14 @@ from chatbot.coder import Code, TechniqueCoder
 from chatbot.coder import rules as coder_rules
 from chatbot.coder.features import content_words
 from chatbot.coder.reply_rules import (
-    ReplyRules, load_reply_rules, meaning_for, strip_hedges, to_second_person,
+    DirectKind, ReplyRules, load_reply_rules, meaning_for, strip_hedges, to_second_person,
 )
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
 
 MOVES = ("reflect", "question", "affirm", "summarize")
+# Not a move the model is asked for: a fixed answer when the person asks something or says little.
+RESPOND = "respond"
 SUMMARY_EVERY = 4  # a summary on turns 4, 8, ... (1-based)
 QUESTION_EVERY = 3  # a question move on turns 3, 6, ... keeps reflections >= 2x questions
 HISTORY_EXCHANGES = {"summarize": 3}  # earlier exchanges shown to the model; default below
@@ -111,6 +113,19 @@ def plan_move(history: Sequence[Message], user_text: str, rules: ReplyRules | No
     if turn % QUESTION_EVERY == 0 and not last_asked:
         return "question"
     return "reflect"
+
+
+def read_message(user_text: str, rules: ReplyRules | None = None) -> tuple[DirectKind | None, str]:
+    """What kind of thing the person said (None: something to reflect), and the sentences of it
+    that a reflection can echo ("" when there are none)."""
+    rules = rules or load_reply_rules()
+    sentences = coder_rules.split_sentences(user_text) or [user_text]
+    kinds = [rules.direct_kind(s) for s in sentences]
+    statements = " ".join(s for s, k in zip(sentences, kinds) if k is None)
+    kind = next((k for k in rules.direct if k in kinds), None)  # the rules' order is precedence
+    if kind is not None and kind.yields_to_statements and statements:
+        kind = None
+    return kind, statements
 
 
 def _looks_like_affirmation(replies: list[str]) -> bool:
@@ -202,7 +217,11 @@ class ReflectFirstPipeline:
         self._embed_fn = embed_fn
         self.rules = load_reply_rules()
         self.system = load_prompt("system").template.strip()
-        self.prompts = {move: load_prompt(move) for move in MOVES}
+        self.prompts = {move: load_prompt(move) for move in (*MOVES, RESPOND)}
+        missing = [k.kind for k in self.rules.direct if not self._respond_texts(k, with_reflection=False)
+                   or (k.reflect_statements and not self._respond_texts(k, with_reflection=True))]
+        if missing:
+            raise ValueError(f"prompts/{RESPOND}.yaml has no texts for {missing}")
 
     def plan_move(self, history: Sequence[Message], user_text: str) -> str:
         return plan_move(history, user_text, self.rules)
@@ -224,6 +243,10 @@ class ReflectFirstPipeline:
     def reply(
         self, history: Sequence[Message], user_text: str, settings: GenerationSettings
     ) -> PlannedReply:
+        kind, statements = read_message(user_text, self.rules)
+        if kind is not None:
+            text = self.respond(kind, history, statements, settings.seed)
+            return PlannedReply(text, RESPOND, self.coder.code(text, user_text), True, 0, [])
         move = self.plan_move(history, user_text)
         messages = self.messages_for(move, history, user_text)
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
@@ -247,7 +270,7 @@ class ReflectFirstPipeline:
         if passing:
             best = max(passing, key=lambda c: (c.score, -c.index))
             return PlannedReply(best.text, move, best.code, False, tokens, public)
-        text = self.fallback(move, history, user_text, settings.seed)
+        text = self.fallback(move, history, statements or user_text, settings.seed)
         return PlannedReply(text, move, self.coder.code(text, user_text), True, tokens, public)
 
     # -- candidates ------------------------------------------------------------------------
@@ -361,8 +384,9 @@ class ReflectFirstPipeline:
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
         key = f"{seed}|{user_text}"
         if move == "summarize":
-            users = [m["content"] for m in history if m.get("role") == "user"][-2:] + [user_text]
-            items = [echo(u, self.rules, max_words=12)[0] for u in users]
+            users = [m["content"] for m in history if m.get("role") == "user"] + [user_text]
+            said = [s for s in (read_message(u, self.rules)[1] for u in users) if s][-3:]
+            items = [echo(u, self.rules, max_words=12)[0] for u in said]
             items = list(dict.fromkeys(i for i in items if i))
             joined = items[0] if len(items) == 1 else ", ".join(items[:-1]) + ", and " + items[-1]
             text = self.prompts["summarize"].messages["fallback"].format(items=joined)
@@ -375,6 +399,26 @@ class ReflectFirstPipeline:
         pool = list(self.prompts["question"].messages.values())
         questions = [q for q in pool if q.lower() not in asked] or pool
         return f"{reflection} {questions[_stable_index(key, len(questions))]}"
+
+    def respond(
+        self, kind: DirectKind, history: Sequence[Message], statements: str, seed: int | None
+    ) -> str:
+        """The fixed answer for this kind (prompts/respond.yaml), not one said just before."""
+        earlier = [m["content"] for m in history if m.get("role") == "assistant"]
+        key = f"{seed}|{kind.kind}|{statements}"
+        with_reflection = kind.reflect_statements and bool(statements)
+        reflection = self._fallback_reflection(statements, key, earlier) if with_reflection else ""
+        pool = self._respond_texts(kind, with_reflection)
+        start = _stable_index(key, len(pool))
+        for step in range(len(pool)):
+            text = pool[(start + step) % len(pool)].format(reflection=reflection).strip()
+            if not is_repeat(text, earlier):
+                return text
+        return text
+
+    def _respond_texts(self, kind: DirectKind, with_reflection: bool) -> list[str]:
+        name = f"{kind.kind}_with" if with_reflection else kind.kind
+        return [v for k, v in self.prompts[RESPOND].messages.items() if re.fullmatch(rf"{name}_\d+", k)]
 
     def _fallback_reflection(self, user_text: str, key: str, earlier: Sequence[str]) -> str:
         meaning = meaning_for(user_text, self.rules)

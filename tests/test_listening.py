@@ -205,3 +205,138 @@ def test_rejects_replies_that_are_not_about_the_person(coder):
     planned = pipeline.reply([], USER, SETTINGS)
     assert planned.fallback
     assert planned.candidates[2]["checks"]["addresses_person"] is False
+
+
+# -- questions, requests and short replies: answered, not echoed -------------------------------
+
+@pytest.mark.parametrize("said, kind, statements", [
+    ("What should I do?", "asks_advice", ""),
+    ("Can you give me some advice?", "asks_advice", ""),
+    ("Should I quit my job?", "asks_advice", ""),
+    ("What should I do? My boss keeps yelling at me.", "asks_advice", "My boss keeps yelling at me."),
+    ("Are you a real person?", "about_bot", ""),
+    ("am i talking to a bot", "about_bot", ""),
+    ("Can we talk about something else?", "change_topic", ""),
+    ("bye", "goodbye", ""),
+    ("Thank you, that helps.", "thanks", ""),
+    ("hi", "greeting", ""),
+    ("what do you mean?", "clarify", ""),
+    ("ok", "minimal", ""),
+    ("lol", "minimal", ""),
+    ("Why does this always happen to me?", "question", ""),
+    # something to reflect as well: a soft kind steps aside for it
+    ("Thanks. My dad died last month.", None, "My dad died last month."),
+    ("hi, I've been feeling really low lately", None, "hi, I've been feeling really low lately"),
+    ("Is it me? Everyone else seems fine.", None, "Everyone else seems fine."),
+    # statements stay statements
+    ("I don't know", None, "I don't know"),
+    ("My boss yelled at me today", None, "My boss yelled at me today"),
+    ("I keep asking myself what I should do.", None, "I keep asking myself what I should do."),
+    ("Thanks for listening, that really helps!", "thanks", ""),
+    ("ok bye", "goodbye", ""),
+])
+def test_read_message_tells_what_to_answer_from_what_to_reflect(said, kind, statements):
+    from chatbot.listening import read_message
+
+    found, rest = read_message(said)
+    assert (found.kind if found else None) == kind
+    assert rest == statements
+
+
+@pytest.mark.parametrize("said", [
+    "I don't understand half of what the lecturers expect.",
+    "What are you supposed to do when your own mum ignores you",
+    "I have to go to the hospital tomorrow and I'm scared.",
+    "Thanks to my boss, I'm working late again.",
+    "I don't want advice, I just want to vent.",
+    "My mum always tries to tell me what to do.",
+    "Sorry I keep going on about this.",
+    "No one at work even notices me.",
+    "Hey so my girlfriend left me last week.",
+])
+def test_statements_that_look_like_questions_or_fillers_are_still_reflected(said):
+    from chatbot.listening import read_message
+
+    kind, statements = read_message(said)
+    assert kind is None and statements
+
+
+@pytest.mark.parametrize("said", [
+    "What should I do?", "Are you a real person?", "ok", "thanks", "bye", "hi", "hmm",
+    "Why does this always happen to me?", "Can we talk about something else?", "what do you mean?",
+])
+def test_questions_and_short_replies_get_a_fixed_answer_without_the_model(coder, said):
+    from chatbot.listening import RESPOND
+    from tests.conftest import ExplodingModel
+
+    planned = ReflectFirstPipeline(ExplodingModel(), coder).reply([], said, SETTINGS)
+    assert planned.move == RESPOND and planned.fallback and planned.tokens == 0
+    lowered = planned.text.lower()
+    # never the echo of a question or a filler word ("It sounds like what should you do.")
+    assert not lowered.startswith(("it sounds like what", "so ok", "it sounds like thanks", "so are you"))
+    if said != "bye":
+        assert "?" in planned.text  # every answer but a goodbye hands the turn back with a question...
+    assert planned.code.code != "advice"  # ...and gives no advice, even when asked for it
+
+
+def test_an_advice_request_with_a_story_reflects_the_story_first(coder):
+    from tests.conftest import ExplodingModel
+
+    said = "What should I do? My boss keeps yelling at me and I can't sleep."
+    planned = ReflectFirstPipeline(ExplodingModel(), coder).reply([], said, SETTINGS)
+    assert "your boss keeps yelling at you" in planned.text
+    assert planned.text.index("your boss") < planned.text.index("?")
+    assert planned.text.count("?") == 1
+
+
+def test_being_asked_if_it_is_human_it_says_it_is_an_ai(coder):
+    from tests.conftest import ExplodingModel
+
+    pipeline = ReflectFirstPipeline(ExplodingModel(), coder)
+    for seed in range(4):  # every variant
+        text = pipeline.reply([], "are you a real person??", SETTINGS.with_(seed=seed)).text
+        assert "AI" in text and "not a person" in text
+
+
+def test_fixed_answers_pass_the_output_rail():
+    from chatbot.prompts import load_prompt
+    from safety import SafetyScreen
+
+    screen = SafetyScreen(semantic=False)
+    for name, text in load_prompt("respond").messages.items():
+        reply = text.format(reflection="It sounds like your boss keeps yelling at you.")
+        check = screen.check_reply(reply, "Are you a real person? What should I do?")
+        assert check.ok, (name, check)
+
+
+def test_the_same_short_reply_twice_gets_a_different_answer(coder):
+    from tests.conftest import ExplodingModel
+
+    pipeline = ReflectFirstPipeline(ExplodingModel(), coder)
+    first = pipeline.reply([], "ok", SETTINGS).text
+    second = pipeline.reply(exchange("ok", first), "ok", SETTINGS).text
+    assert second != first
+
+
+def test_summaries_gather_statements_not_questions_or_fillers(coder):
+    model = ScriptedModel(["Sure."] * 6)
+    history = (exchange("My sister never calls me back.", "It sounds like that hurts.")
+               + exchange("ok", "Take your time.")
+               + exchange("Why does she do that?", "What do you make of it?"))
+    planned = ReflectFirstPipeline(model, coder).reply(history, "I miss how close we were.", SETTINGS)
+    assert planned.move == "summarize" and planned.fallback
+    assert "your sister never calls you back" in planned.text
+    assert "ok" not in planned.text.lower().split() and "why" not in planned.text.lower()
+
+
+def test_a_kind_without_texts_is_an_error_at_load(coder, monkeypatch):
+    import dataclasses
+    import re
+
+    from chatbot.coder.reply_rules import DirectKind, load_reply_rules
+
+    rules = load_reply_rules()
+    broken = dataclasses.replace(rules, direct=(*rules.direct, DirectKind("sing_a_song", re.compile("sing"))))
+    monkeypatch.setattr("chatbot.listening.load_reply_rules", lambda: broken)
+    with pytest.raises(ValueError, match="sing_a_song"):
+        ReflectFirstPipeline(ScriptedModel(), coder)

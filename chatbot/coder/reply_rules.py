@@ -15,6 +15,15 @@ PATTERN_FIELDS = (
 
 
 @dataclass(frozen=True)
+class DirectKind:
+    """Something the person says that is answered with a fixed text, not reflected (reply_rules.yaml)."""
+    kind: str
+    cue: re.Pattern
+    yields_to_statements: bool = False  # a statement in the same message is reflected instead
+    reflect_statements: bool = False  # such a statement is reflected before the fixed text
+
+
+@dataclass(frozen=True)
 class ReplyRules:
     patterns: dict[str, tuple[re.Pattern, ...]]
     hedges: tuple[str, ...]
@@ -22,10 +31,16 @@ class ReplyRules:
     meanings: tuple[tuple[re.Pattern, str, bool], ...] = ()  # cue, phrase, applies with preference
     no_meaning_when: re.Pattern | None = None
     feeling_words: frozenset[str] = frozenset()
+    direct: tuple[DirectKind, ...] = ()
 
     def any(self, name: str, text: str) -> bool:
         text = text.replace("\u2019", "'")
         return any(p.search(text) for p in self.patterns[name])
+
+    def direct_kind(self, sentence: str) -> DirectKind | None:
+        """The first kind whose cue matches this sentence of the person's, if any."""
+        text = " ".join(sentence.replace("\u2019", "'").lower().split())
+        return next((k for k in self.direct if k.cue.search(text)), None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,9 +62,14 @@ def load_reply_rules() -> ReplyRules:
         for m in data.get("meanings", [])
     )
     guard = data.get("no_meaning_when")
+    direct = tuple(
+        DirectKind(d["kind"], re.compile(d["cue"], re.IGNORECASE), bool(d.get("yields_to_statements")),
+                   bool(d.get("reflect_statements")))
+        for d in data.get("direct", [])
+    )
     return ReplyRules(
         patterns, hedges, perspective, meanings, re.compile(guard, re.IGNORECASE) if guard else None,
-        frozenset(w.lower() for w in data.get("feeling_words", [])),
+        frozenset(w.lower() for w in data.get("feeling_words", [])), direct,
     )
 
 
