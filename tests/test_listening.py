@@ -340,3 +340,12 @@ def test_a_kind_without_texts_is_an_error_at_load(coder, monkeypatch):
     monkeypatch.setattr("chatbot.listening.load_reply_rules", lambda: broken)
     with pytest.raises(ValueError, match="sing_a_song"):
         ReflectFirstPipeline(ScriptedModel(), coder)
+
+
+@pytest.mark.parametrize("said, echoed", [
+    ("idk where to start", "you don't know where to start"),
+    ("im so tired of this", "you're so tired of this"),
+    ("I dunno what to think", "you don't know what to think"),
+])
+def test_echo_reads_chat_shorthand(said, echoed):
+    assert echo(said)[0] == echoed
