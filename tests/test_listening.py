@@ -346,6 +346,8 @@ def test_a_kind_without_texts_is_an_error_at_load(coder, monkeypatch):
     ("idk where to start", "you don't know where to start"),
     ("im so tired of this", "you're so tired of this"),
     ("I dunno what to think", "you don't know what to think"),
+    ("hi, I've been feeling really low lately", "you've been feeling really low lately"),
+    ("lol it's fine I guess", "it's fine you guess"),
 ])
 def test_echo_reads_chat_shorthand(said, echoed):
     assert echo(said)[0] == echoed
