@@ -234,6 +234,7 @@ def test_rejects_replies_that_are_not_about_the_person(coder):
     ("I keep asking myself what I should do.", None, "I keep asking myself what I should do."),
     ("Thanks for listening, that really helps!", "thanks", ""),
     ("ok bye", "goodbye", ""),
+    ("thanks, bye", "goodbye", ""),
 ])
 def test_read_message_tells_what_to_answer_from_what_to_reflect(said, kind, statements):
     from chatbot.listening import read_message
