@@ -235,6 +235,12 @@ def test_rejects_replies_that_are_not_about_the_person(coder):
     ("Thanks for listening, that really helps!", "thanks", ""),
     ("ok bye", "goodbye", ""),
     ("thanks, bye", "goodbye", ""),
+    ("you're just repeating what I say", "feedback", ""),
+    ("You don't understand how hard it is.", "feedback", ""),
+    ("can you help me?", "asks_help", ""),
+    ("Can I ask you something?", "may_ask", ""),
+    ("you're a good listener", "thanks", ""),
+    ("not much", "minimal", ""),
 ])
 def test_read_message_tells_what_to_answer_from_what_to_reflect(said, kind, statements):
     from chatbot.listening import read_message
@@ -254,6 +260,8 @@ def test_read_message_tells_what_to_answer_from_what_to_reflect(said, kind, stat
     "Sorry I keep going on about this.",
     "No one at work even notices me.",
     "Hey so my girlfriend left me last week.",
+    "Nothing I do is ever enough for him.",
+    "You know when you just feel flat for no reason.",
 ])
 def test_statements_that_look_like_questions_or_fillers_are_still_reflected(said):
     from chatbot.listening import read_message
@@ -265,6 +273,7 @@ def test_statements_that_look_like_questions_or_fillers_are_still_reflected(said
 @pytest.mark.parametrize("said", [
     "What should I do?", "Are you a real person?", "ok", "thanks", "bye", "hi", "hmm",
     "Why does this always happen to me?", "Can we talk about something else?", "what do you mean?",
+    "you're just repeating what I say", "can you help me?", "Can I ask you something?", "nothing",
 ])
 def test_questions_and_short_replies_get_a_fixed_answer_without_the_model(coder, said):
     from chatbot.listening import RESPOND
