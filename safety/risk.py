@@ -63,6 +63,9 @@ SIGNAL_WEIGHTS = {
     "distress": 0.5,
     "method_ambiguous": 1.5,
     "retraction": 0.0,
+    # Eating-disorder build-up signals are scored separately (screen.py), not towards suicide.
+    "ed_restrict": 0.0,
+    "ed_body": 0.0,
 }
 
 

@@ -58,6 +58,8 @@ class Suppressors(BaseModel):
     roleplay: str
     humor: str
     accident: str
+    # Plain dosage questions ("what is the maximum a day"): keep the semantic layer's bar raised.
+    dose_question: str = r"(?!)"
 
 
 class RulesFile(BaseModel):
@@ -93,6 +95,7 @@ class RuleSet:
     roleplay: re.Pattern
     humor: re.Pattern
     accident: re.Pattern
+    dose_question: re.Pattern
 
 
 def _expand(pattern: str, macros: dict[str, str]) -> str:
@@ -137,6 +140,7 @@ def compile_rules(data: dict, filename: str = RULES_FILE) -> RuleSet:
         roleplay=rx(s.roleplay, "suppressors.roleplay"),
         humor=rx(s.humor, "suppressors.humor"),
         accident=rx(s.accident, "suppressors.accident"),
+        dose_question=rx(s.dose_question, "suppressors.dose_question"),
     )
 
 

@@ -20,6 +20,8 @@ log = logging.getLogger("safety")
 CATEGORY_PRIORITY = ("medical_emergency", "suicide", "self_harm", "harm_to_others", "abuse", "eating_disorder")
 ROUTE_SCORE = 4.0  # accumulated signal score that routes a signal-bearing message
 CONTEXT_FAMILIES = ("stressor", "distress", "hopeless", "ending", "burden", "goodbye", "giving_away")
+# Eating-disorder build-up: a restriction figure plus a body warning sign (this turn or earlier ones).
+ED_FAMILIES = ("ed_restrict", "ed_body")
 
 
 class SafetyScreen:
@@ -128,8 +130,13 @@ class SafetyScreen:
         ):
             return _routed("suicide", 3, ("context:method_after_stressor", *signals), signals, suppressed)
 
+        # Eating disorder across turns: a body warning sign (fainting, periods stopping) with a
+        # restriction figure said now or earlier, or the reverse.
+        if families & set(ED_FAMILIES) and {"ed_restrict", "ed_body"} <= (families | earlier_families):
+            return _routed("eating_disorder", 4, ("context:restriction_with_body_sign", *signals), signals, suppressed)
+
         # Build-up across turns: hopelessness, giving things away, "I want it to be over".
-        risky_now = families - {"retraction", "stressor"}
+        risky_now = families - {"retraction", "stressor", *ED_FAMILIES}
         if risky_now:
             combined = dict(earlier)
             for s in signals:
@@ -137,9 +144,11 @@ class SafetyScreen:
             score = accumulated_score(combined)
             ends_or_farewell = risky_now & {"ending", "goodbye", "giving_away", "burden"}
             farewell_before = bool({"goodbye", "giving_away"} & (families | earlier_families))
+            # A farewell act (giving away, handing over) after burden or ending talk, in either order.
+            ending_before = bool({"ending", "burden"} & earlier_families)
             if score >= ROUTE_SCORE or (careful and ends_or_farewell) or (
                 farewell_before and risky_now & {"ending", "burden"}
-            ):
+            ) or (ending_before and risky_now & {"goodbye", "giving_away"}):
                 return _routed("suicide", 1, (f"context:accumulated:{score:.1f}", *signals), signals, suppressed)
 
         if use_semantic:
@@ -147,13 +156,15 @@ class SafetyScreen:
             resolved = self.rules.past.search(normalized) and not self.rules.current.search(normalized)
             framed = self.rules.fiction.search(normalized) and not self.rules.roleplay.search(normalized)
             accident = self.rules.accident.search(normalized)
+            # An idiom ("mum is going to kill me when she sees") or a plain dose question also raises the bar.
+            idiom = self.rules.idioms.search(normalized) or self.rules.dose_question.search(normalized)
             negated = any(s.endswith("~negated") for s in suppressed)
             # A negation anywhere ("I don't want to die, I just...") also keeps the classifier out.
             has_negation = self.rules.negation.search(normalized) is not None
             # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
             plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
             verdict = self._semantic_verdict(
-                plain, careful, bool(suppressed or resolved or framed or accident), deadline, strong_only=negated,
+                plain, careful, bool(suppressed or resolved or framed or accident or idiom), deadline, strong_only=negated,
                 no_classifier=has_negation,
             )
             if verdict is not None:
