@@ -1,6 +1,6 @@
 """Regenerate safety/examples_fresh.yaml from blind sets that have had their first run.
 
-    python -m safety.fold_fresh fresh fresh2 fresh3 fresh4 fresh5 fresh6 fresh7 fresh8 fresh9 fresh10 fresh11
+    python -m safety.fold_fresh fresh fresh2 fresh3 fresh4 fresh5 fresh6 fresh7 fresh8 fresh9 fresh10 fresh11 fresh12
 
 Only fold a set in AFTER its first run is recorded in docs/safety.md. Messages that are also in the
 project set (evals/data/safety/*.yaml) are skipped, so that set stays unseen by the semantic layer.
@@ -50,7 +50,7 @@ def fold(data: Path, names: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from evals.safety_eval import DATA
 
-    names = (argv if argv is not None else sys.argv[1:]) or ["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"]
+    names = (argv if argv is not None else sys.argv[1:]) or ["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12"]
     out = Path(__file__).parent / "examples_fresh.yaml"
     out.write_text(fold(DATA, names), encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)

@@ -10,7 +10,7 @@ def test_examples_fresh_is_exactly_what_fold_fresh_generates():
     from safety.fold_fresh import fold
 
     committed = (Path(__file__).parents[1] / "safety" / "examples_fresh.yaml").read_text("utf-8")
-    assert fold(DATA, ["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"]) == committed
+    assert fold(DATA, ["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12"]) == committed
 
 
 def test_fold_skips_messages_that_are_in_the_project_set(tmp_path):
