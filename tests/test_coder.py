@@ -151,3 +151,16 @@ def test_miti_ratings_thresholds_and_edge_cases():
     assert no_q["r_to_q"] == float("inf") and no_q["pct_open_questions"] is None
     empty = miti_summary([])
     assert empty["r_to_q"] is None and empty["advice_rate"] is None and empty["ratings"]["r_to_q"] is None
+
+
+@pytest.mark.parametrize("reply, said, code", [
+    # saying back the person's own plan or "should" is a reflection...
+    ("It sounds like you could tell her you're at capacity.", "I guess I could tell her I'm at capacity.", "reflection"),
+    ("So you keep thinking you should have visited more.", "I keep thinking I should have visited more.", "reflection"),
+    ("It sounds like you avoid calling the doctor even when you need to.", "I avoid calling the doctor even when I need to.", "reflection"),
+    # ...the same words as the listener's own idea are advice
+    ("You could tell her you're at capacity.", "My manager keeps adding projects.", "advice"),
+    ("You should talk to your boss.", "My boss is awful.", "advice"),
+])
+def test_an_echo_of_the_persons_own_plan_is_not_advice(coder, reply, said, code):
+    assert coder.code(reply, said).code == code

@@ -357,7 +357,9 @@ def test_a_kind_without_texts_is_an_error_at_load(coder, monkeypatch):
     ("im so tired of this", "you're so tired of this"),
     ("I dunno what to think", "you don't know what to think"),
     ("hi, I've been feeling really low lately", "you've been feeling really low lately"),
-    ("lol it's fine I guess", "it's fine you guess"),
+    ("lol it's fine I guess", "it's fine"),
+    ("Work is fine I suppose, it keeps me busy.", "work is fine, it keeps you busy"),
+    ("I want us to be a team about it.", "you want the two of you to be a team about it"),
 ])
 def test_echo_reads_chat_shorthand(said, echoed):
     assert echo(said)[0] == echoed

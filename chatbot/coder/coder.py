@@ -110,7 +110,7 @@ class TechniqueCoder:
         prompt_vec = vecs[-1] if prompt else None
 
         # A summary marker counts only when no sentence gives advice: advice in a recap is advice.
-        advice_anywhere = any(rules.advice_hit(s, self._rules) for s in sentences)
+        advice_anywhere = any(rules.advice_hit(s, self._rules, prompt) for s in sentences)
         hit = rules.summary_hit(text, self._rules)
         if hit and not advice_anywhere:
             return [Code(hit.code, None, 0.95, hit.evidence)]
@@ -120,7 +120,7 @@ class TechniqueCoder:
             # Advice first: "Why don't you just tell her?" is advice in question form.
             hit = (
                 rules.other_hit(sentence, self._rules)
-                or rules.advice_hit(sentence, self._rules)
+                or rules.advice_hit(sentence, self._rules, prompt)
                 or rules.question_hit(sentence, self._rules)
             )
             if hit:

@@ -83,13 +83,22 @@ def question_hit(sentence: str, rules: Rules) -> RuleHit | None:
     return RuleHit("question", "closed", "rule:question_mark")
 
 
-def advice_hit(sentence: str, rules: Rules) -> RuleHit | None:
+def advice_hit(sentence: str, rules: Rules, prompt: str | None = None) -> RuleHit | None:
+    """prompt: the person's line before it. Saying back their own plan ("I guess I could tell
+    her" -> "you could tell her") is a reflection, not advice."""
     s = normalise(sentence, rules)
     if rules.any("diagnosis", s):
         return RuleHit("advice", None, "rule:diagnosis")
-    if rules.any("advice", s) or rules.any("advice_imperative_starts", s):
-        return RuleHit("advice", None, "rule:advice")
+    said = " ".join(prompt.lower().replace("\u2019", "'").split()) if prompt else ""
+    for pattern in (*rules.patterns["advice"], *rules.patterns["advice_imperative_starts"]):
+        for match in pattern.finditer(s):
+            if not (said and _first_person(match.group(0)) in said):
+                return RuleHit("advice", None, "rule:advice")
     return None
+
+
+def _first_person(phrase: str) -> str:
+    return re.sub(r"\byou\b", "i", phrase.lower())
 
 
 def summary_hit(text: str, rules: Rules) -> RuleHit | None:
