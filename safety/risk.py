@@ -19,6 +19,7 @@ class ConversationRisk:
         self.categories: list[str] = []
         self.signal_counts: dict[str, int] = {}
         self.score = 0.0
+        self.last_routed: Assessment | None = None  # the latest routed turn's assessment (no text)
         self._last_seen: Assessment | None = None  # kept (not its id()), so double updates are harmless
 
     def update(self, assessment: Assessment) -> None:
@@ -35,6 +36,11 @@ class ConversationRisk:
             self.max_severity = max(self.max_severity, assessment.severity)
             if assessment.category and assessment.category not in self.categories:
                 self.categories.append(assessment.category)
+            self.last_routed = assessment
+
+    def just_routed(self) -> bool:
+        """The previous message was routed, so the reply the person is answering asked about safety."""
+        return bool(self.routed_turns) and self.routed_turns[-1] == self.turns
 
     def has_signal(self, prefix: str) -> bool:
         return any(s.startswith(prefix) for s in self.signal_counts)

@@ -66,6 +66,8 @@ class RulesFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     macros: dict[str, str] = {}
     suppressors: Suppressors
+    # A whole message that says yes (or maybe) to the safety question a crisis reply just asked.
+    affirmative_answer: str = r"(?!)"
     rules: tuple[RuleSpec, ...]
 
 
@@ -96,6 +98,7 @@ class RuleSet:
     humor: re.Pattern
     accident: re.Pattern
     dose_question: re.Pattern
+    affirmative_answer: re.Pattern
 
 
 def _expand(pattern: str, macros: dict[str, str]) -> str:
@@ -141,6 +144,7 @@ def compile_rules(data: dict, filename: str = RULES_FILE) -> RuleSet:
         humor=rx(s.humor, "suppressors.humor"),
         accident=rx(s.accident, "suppressors.accident"),
         dose_question=rx(s.dose_question, "suppressors.dose_question"),
+        affirmative_answer=rx(spec.affirmative_answer, "affirmative_answer"),
     )
 
 

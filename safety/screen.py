@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -119,6 +120,17 @@ class SafetyScreen:
         if crisis:
             return _from_rules(crisis, signals, suppressed)
 
+        # "yeah" right after a crisis reply answers its safety question: route again, same category.
+        if risk is not None and risk.just_routed() and self.rules.affirmative_answer.search(
+            _bare_answer(normalized)
+        ):
+            last = risk.last_routed
+            return Assessment(
+                route=True, category=last.category or "suicide", severity=max(last.severity, 1),
+                subject=last.subject, evidence=("context:yes_to_safety_question", *suppressed),
+                signals=signals,
+            )
+
         careful = bool(risk and risk.careful_mode)
         families = {s.split(".", 1)[0] for s in signals}
         earlier = dict(risk.signal_counts) if risk else {}
@@ -184,6 +196,11 @@ class SafetyScreen:
         return Assessment(
             route=False, category=None, severity=0, subject="self", evidence=suppressed, signals=signals
         )
+
+
+def _bare_answer(normalized: str) -> str:
+    """'yeah...' / 'kinda 😔' / 'yes.' -> 'yeah' / 'kinda' / 'yes'."""
+    return re.sub(r"[^\w' ]+", " ", normalized).strip()
 
 
 def _routed(category: str, severity: int, evidence: tuple[str, ...], signals, suppressed) -> Assessment:
