@@ -22,6 +22,14 @@ _SENTENCE_END = re.compile(r"[.!?…](\s|$)")
 _FIXED_KINDS = {"crisis", "input_error", "model_error"}
 
 
+def _bare_answer(text: str) -> bool:
+    """A one-word reply ("no", "ok", "nah") with nothing else to reflect."""
+    from chatbot.listening import read_message
+
+    kind, statements = read_message(text)
+    return kind is not None and kind.kind == "minimal" and not statements
+
+
 def trim_history(
     history: Sequence[Message],
     system: Message,
@@ -121,6 +129,15 @@ class Listener:
             text = self.fixed["too_long"].format(max_chars=f"{self.max_message_chars:,}")
             yield text
             turn = Turn(cleaned.text, text, "input_error", safety=assessment.as_dict())
+            done.append(self._record(conv, turn, started))
+            return
+        if conv.turns and conv.turns[-1].kind == "crisis" and _bare_answer(cleaned.text):
+            # "no" / "ok" right after a crisis reply: its safety question may be the one answered
+            # ("are you safe right now?" - "no"), so no reflection of it; a fixed, careful text.
+            text = self.fixed["after_crisis"]
+            yield text
+            turn = Turn(cleaned.text, text, "listening", safety=assessment.as_dict(),
+                        meta={"fixed": "after_crisis"})
             done.append(self._record(conv, turn, started))
             return
         if self.model is None:

@@ -55,3 +55,15 @@ def test_the_listener_answers_a_yes_with_the_fixed_reply_and_never_calls_the_mod
     text = "".join(second)
     assert second.turn.kind == "crisis" and first.turn.kind == "crisis"
     assert "988" in text  # the resources again
+
+
+@pytest.mark.parametrize("answer", ["no", "nah", "ok", "not really"])
+def test_a_bare_no_after_a_crisis_reply_gets_a_careful_fixed_text_not_an_echo(screen, answer):
+    listener = Listener(ExplodingModel(), screen, settings=GenerationSettings(seed=0))
+    conv = listener.new_conversation()
+    list(listener.respond(conv, CRISIS))
+    reply = listener.respond(conv, answer)
+    text = "".join(reply)
+    assert reply.turn.kind == "listening" and reply.turn.meta["fixed"] == "after_crisis"
+    assert "not safe" in text and "Get help now" in text  # the model (ExplodingModel) was never called
+    assert conv.careful_mode
