@@ -245,7 +245,7 @@ class ReflectFirstPipeline:
     ) -> PlannedReply:
         kind, statements = read_message(user_text, self.rules)
         if kind is not None:
-            text = self.respond(kind, history, statements, settings.seed)
+            text = self.respond(kind, history, statements, settings.seed, user_text)
             return PlannedReply(text, RESPOND, self.coder.code(text, user_text), True, 0, [])
         move = self.plan_move(history, user_text)
         messages = self.messages_for(move, history, user_text)
@@ -401,11 +401,13 @@ class ReflectFirstPipeline:
         return f"{reflection} {questions[_stable_index(key, len(questions))]}"
 
     def respond(
-        self, kind: DirectKind, history: Sequence[Message], statements: str, seed: int | None
+        self, kind: DirectKind, history: Sequence[Message], statements: str, seed: int | None,
+        said: str = "",
     ) -> str:
-        """The fixed answer for this kind (prompts/respond.yaml), not one said just before."""
+        """The fixed answer for this kind (prompts/respond.yaml), not one said just before.
+        The variant depends on the seed and the person's words, like the fallback's."""
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
-        key = f"{seed}|{kind.kind}|{statements}"
+        key = f"{seed}|{kind.kind}|{said or statements}"
         with_reflection = kind.reflect_statements and bool(statements)
         reflection = self._fallback_reflection(statements, key, earlier) if with_reflection else ""
         pool = self._respond_texts(kind, with_reflection)
