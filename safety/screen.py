@@ -122,7 +122,7 @@ class SafetyScreen:
 
         # "yeah" right after a crisis reply answers its safety question: route again, same category.
         if risk is not None and risk.just_routed() and self.rules.affirmative_answer.search(
-            _bare_answer(normalized)
+            _answer_words(normalized)
         ):
             last = risk.last_routed
             return Assessment(
@@ -198,7 +198,7 @@ class SafetyScreen:
         )
 
 
-def _bare_answer(normalized: str) -> str:
+def _answer_words(normalized: str) -> str:
     """'yeah...' / 'kinda 😔' / 'yes.' -> 'yeah' / 'kinda' / 'yes'."""
     return re.sub(r"[^\w' ]+", " ", normalized).strip()
 

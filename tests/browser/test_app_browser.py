@@ -259,10 +259,13 @@ def test_the_next_person_sees_a_queue_position(browser, served):
             c.close()
 
 
-def test_stop_keeps_no_partial_reply_and_restores_the_message(audited, app_url):
+def test_stop_keeps_no_partial_reply_and_restores_the_message(audited, app_url, served):
     from playwright.sync_api import expect
 
     page, _ = audited
+    # A reply of a few seconds, so Stop lands while it streams (the default reply takes 0.3 s, and
+    # one clean-clone CI run clicked Stop after it had finished).
+    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))
     page.goto(app_url)
     # (Was "I keep going over it in my head" x3, which the semantic layer once routed as a crisis:
     # a false alarm recorded in docs/safety.md. This test is about Stop, so it uses plain wording.)
