@@ -203,6 +203,7 @@ class Listener:
         first_token: float | None = None
         tokens = 0
         move = None
+        technique: dict | None = None
         try:
             if self.pipeline is not None:
                 planned = self.pipeline.reply(history, text, self.settings)
@@ -210,6 +211,8 @@ class Listener:
                 meta.update(fallback=planned.fallback, candidates=len(planned.candidates))
                 check = self._check_reply(planned.text, text)
                 reply = planned.text if check.ok else self._replacement(check)
+                if check.ok:
+                    technique = planned.technique()  # coded once, by the pipeline
                 for piece in stream_words(reply):
                     if first_token is None:
                         first_token = time.perf_counter() - started
@@ -235,7 +238,7 @@ class Listener:
         turn = Turn(
             text, reply, kind, move=move, safety=assessment.as_dict(),
             output_safety=check.as_dict(), first_token_s=first_token, tokens=tokens,
-            technique=self._code(reply, text), meta=meta,
+            technique=technique if technique is not None else self._code(reply, text), meta=meta,
         )
         done.append(self._record(conv, turn, started))
 

@@ -36,16 +36,17 @@ def _build_backend(config: Config) -> ChatModel:
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
             dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
-            pack_4bit=m.pack_4bit, int8_head=m.int8_head,
+            pack_4bit=m.pack_4bit, int8_head=m.int8_head, adapter=m.adapter,
         )
     if m.backend == "transformers":
         from chatbot.backends.transformers_backend import TransformersChatModel
 
         if not m.name:
             raise ModelError("model.backend is 'transformers' but model.name is empty")
+        adapter = None if m.adapter in ("default", "none") else m.adapter
         return TransformersChatModel(
             m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
-            pack_4bit=m.pack_4bit, int8_head=m.int8_head,
+            pack_4bit=m.pack_4bit, int8_head=m.int8_head, adapter=adapter,
         )
     if m.backend == "openai":
         from chatbot.backends.openai_compat import OpenAICompatibleChatModel

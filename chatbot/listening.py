@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chatbot.coder import Code, TechniqueCoder
+from chatbot.coder.coder import primary_code
 from chatbot.coder import rules as coder_rules
 from chatbot.coder.features import content_words
 from chatbot.coder.reply_rules import (
@@ -60,7 +61,25 @@ MOVE_FITS = {
     "question": {"question", "reflection"},  # the question itself is checked separately
     "affirm": {"affirmation", "reflection"},
     "summarize": {"summary", "reflection"},
+    RESPOND: {"reflection", "question", "affirmation", "summary", "other"},
 }
+# A trained model's reply is judged on what matters (no advice, the move's shape) rather than on
+# the coder's fine labels: the coder reads many two-sentence affirmations as summaries.
+TRAINED_MOVE_FITS = {
+    "reflect": {"reflection", "summary", "affirmation"},
+    "question": {"question", "reflection", "summary", "affirmation"},
+    "affirm": {"affirmation", "reflection", "summary"},
+    "summarize": {"summary", "reflection"},
+    RESPOND: {"reflection", "question", "affirmation", "summary", "other"},
+}
+# Cosine below which a trained reply is off topic when it shares no word with the conversation.
+# Hand-written reflections in the corpus: median 0.40, 1% below 0.05 (new words, same meaning).
+TRAINED_ON_TOPIC_COSINE = 0.05
+# With a trained adapter the model answers `respond` turns too, except where the fixed text
+# carries a promise: that the listener is an AI.
+FIXED_WITH_ADAPTER = {"about_bot"}
+# Replies of the trained model run longer than the untrained one's trimmed first sentence.
+ADAPTER_MAX_NEW_TOKENS = 64
 
 
 @dataclass
@@ -71,6 +90,11 @@ class PlannedReply:
     fallback: bool
     tokens: int
     candidates: list[dict] = field(default_factory=list)  # model text and checks, never user text
+    segments: list[Code] = field(default_factory=list)  # MITI segments of `text`: coded once
+
+    def technique(self) -> dict:
+        """The code record the engine, the transcript and demo mode show; no second coding."""
+        return {**self.code.as_dict(), "segments": [c.as_dict() for c in self.segments]}
 
 
 @dataclass
@@ -83,6 +107,7 @@ class _Candidate:
     checks: dict[str, bool]
     score: float
     ideal: bool
+    segments: list[Code] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -206,14 +231,22 @@ class ReflectFirstPipeline:
         coder: TechniqueCoder,
         candidates: int = 3,
         reply_check: Callable[[str], bool] | None = None,
-        max_new_tokens: int = MAX_NEW_TOKENS,
+        max_new_tokens: int | None = None,
         embed_fn: Callable | None = None,
+        trained: bool | None = None,
     ) -> None:
         self.model = model
         self.coder = coder
         self.candidates = max(1, candidates)
         self.reply_check = reply_check
-        self.max_new_tokens = max_new_tokens
+        # trained: the model carries the listening adapter, so it is prompted the way it was
+        # trained (prompts/listener.yaml, no few-shot examples) and answers most turns itself.
+        if trained is None:
+            identity = getattr(model, "identity", None)
+            trained = bool(identity is not None and identity.extra.get("adapter"))
+        self.trained = trained
+        default_tokens = ADAPTER_MAX_NEW_TOKENS if trained else MAX_NEW_TOKENS
+        self.max_new_tokens = max_new_tokens or default_tokens
         self._embed_fn = embed_fn
         self.rules = load_reply_rules()
         self.system = load_prompt("system").template.strip()
@@ -227,6 +260,10 @@ class ReflectFirstPipeline:
         return plan_move(history, user_text, self.rules)
 
     def messages_for(self, move: str, history: Sequence[Message], user_text: str) -> list[Message]:
+        if self.trained:
+            from chatbot.train.prompting import adapter_messages
+
+            return adapter_messages(move, history, user_text)
         prompt = self.prompts[move]
         system = f"{self.system}\n\n{prompt.template.strip()}"
         out: list[Message] = [{"role": "system", "content": system}]
@@ -244,34 +281,42 @@ class ReflectFirstPipeline:
         self, history: Sequence[Message], user_text: str, settings: GenerationSettings
     ) -> PlannedReply:
         kind, statements = read_message(user_text, self.rules)
-        if kind is not None:
+        if kind is not None and not (self.trained and kind.kind not in FIXED_WITH_ADAPTER):
             text = self.respond(kind, history, statements, settings.seed, user_text)
-            return PlannedReply(text, RESPOND, self.coder.code(text, user_text), True, 0, [])
-        move = self.plan_move(history, user_text)
+            return self._planned(text, RESPOND, user_text, True, 0, [])
+        move = RESPOND if kind is not None else self.plan_move(history, user_text)
         messages = self.messages_for(move, history, user_text)
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
         said = " ".join([*(m["content"] for m in history if m.get("role") == "user"), user_text])
         judged: list[_Candidate] = []
         tokens = 0
         for i in range(self.candidates):
-            cand_settings = self._candidate_settings(settings, i).with_(
-                assistant_prefix=self.prompts[move].assistant_prefix
-            )
+            cand_settings = self._candidate_settings(settings, i)
+            if not self.trained and move in self.prompts:
+                cand_settings = cand_settings.with_(assistant_prefix=self.prompts[move].assistant_prefix)
             pieces = list(self.model.stream(messages, cand_settings))
             tokens += len(pieces)
             cand = self._judge(
                 i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said
             )
             judged.append(cand)
-            if cand.passed and cand.ideal:
+            if cand.passed and (cand.ideal or self.trained):
                 break  # good enough: save the CPU the remaining candidates
         passing = [c for c in judged if c.passed]
         public = [c.public() for c in judged]
         if passing:
             best = max(passing, key=lambda c: (c.score, -c.index))
-            return PlannedReply(best.text, move, best.code, False, tokens, public)
+            assert best.code is not None  # a passing candidate has text, so it was coded
+            return PlannedReply(best.text, move, best.code, False, tokens, public, best.segments)
+        if kind is not None:  # a respond turn the model failed: the reviewed fixed answer
+            text = self.respond(kind, history, statements, settings.seed, user_text)
+            return self._planned(text, RESPOND, user_text, True, tokens, public)
         text = self.fallback(move, history, statements or user_text, settings.seed)
-        return PlannedReply(text, move, self.coder.code(text, user_text), True, tokens, public)
+        return self._planned(text, move, user_text, True, tokens, public)
+
+    def _planned(self, text, move, user_text, fallback, tokens, public) -> PlannedReply:
+        parts = self.coder.code_all(text, user_text)
+        return PlannedReply(text, move, primary_code(parts), fallback, tokens, public, parts)
 
     # -- candidates ------------------------------------------------------------------------
     def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
@@ -316,7 +361,7 @@ class ReflectFirstPipeline:
         text, trimmed = self.trim(raw)
         sentences = coder_rules.split_sentences(text)
         parts = self.coder.code_all(text, user_text) if text else []
-        primary = self.coder.code(text, user_text) if text else None
+        primary = primary_code(parts) if parts else None
         questions = [p for p in parts if p.code == "question"]
         checks = {
             "not_empty": bool(text.strip()),
@@ -327,18 +372,23 @@ class ReflectFirstPipeline:
             and not coder_rules.is_diagnosis(text),
             "no_self_claims": not self.rules.any("self_claims", text),
             "not_dismissive": not self.rules.any("dismissive", text),
-            # Reflections, questions and affirmations are about the person: they say "you".
-            "addresses_person": bool(SECOND_PERSON.search(text)),
-            "on_topic": bool(text) and self._on_topic(text, user_text),
-            # a reflection is built from what the person said, not from what the model invents
-            "grounded": novelty(text, said or user_text, self.rules) <= MAX_NOVELTY,
             "not_repeat": bool(text) and not is_repeat(text, earlier),
-            "fits_move": primary is not None and primary.code in MOVE_FITS[move]
+            "fits_move": primary is not None
+            and primary.code in (TRAINED_MOVE_FITS if self.trained else MOVE_FITS)[move]
             and (move != "question" or len(questions) == 1),
             "safe": bool(text) and self._safe(text),
         }
+        if move != RESPOND:  # "hi" -> "Hello, what's on your mind?" shares no word and says no "you"
+            checks["on_topic"] = bool(text) and self._on_topic(text, user_text, said)
+        if not self.trained:
+            # Reflections, questions and affirmations are about the person: they say "you".
+            # (A trained reflection may not: "Running on empty after a day that long.")
+            checks["addresses_person"] = bool(SECOND_PERSON.search(text))
+            # The untrained model invents people and events; a trained reflection rightly uses
+            # new words (78% of the corpus's hand-written reflections are above MAX_NOVELTY).
+            checks["grounded"] = novelty(text, said or user_text, self.rules) <= MAX_NOVELTY
         score, ideal = self._score(move, primary, parts, text, user_text)
-        return _Candidate(index, seed, text, trimmed, primary, checks, score, ideal)
+        return _Candidate(index, seed, text, trimmed, primary, checks, score, ideal, parts)
 
     def _score(self, move, primary, parts, text, user_text) -> tuple[float, bool]:
         if primary is None:
@@ -352,13 +402,15 @@ class ReflectFirstPipeline:
             "question": open_q and has_r,
             "affirm": primary.code == "affirmation",
             "summarize": primary.code == "summary",
+            RESPOND: primary.code != "advice",
         }[move]
         overlap = len(content_words(text) & content_words(user_text))
         score = 2.0 * ideal + 1.0 * complex_r + 0.5 * open_q + 0.2 * primary.confidence
         return score + 0.1 * min(overlap, 3), ideal
 
-    def _on_topic(self, text: str, user_text: str) -> bool:
-        if content_words(text) & content_words(user_text):
+    def _on_topic(self, text: str, user_text: str, said: str | None = None) -> bool:
+        # "yeah, exactly" mid-conversation: the reply may rightly take up what was said before
+        if content_words(text) & content_words(f"{user_text} {said or ''}"):
             return True
         import numpy as np
 
@@ -366,7 +418,7 @@ class ReflectFirstPipeline:
         if embed is None:
             from chatbot.embeddings import embed
         a, b = embed([text, user_text])
-        return float(np.dot(a, b)) >= ON_TOPIC_COSINE
+        return float(np.dot(a, b)) >= (TRAINED_ON_TOPIC_COSINE if self.trained else ON_TOPIC_COSINE)
 
     def _safe(self, text: str) -> bool:
         if self.reply_check is None:

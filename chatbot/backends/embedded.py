@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+from importlib import resources
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,20 @@ def default_cache_dir() -> Path:
     base = os.environ.get("LISTENER_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
     root = Path(base) if base else Path.home() / ".cache"
     return (root / "reflective-listener") if not os.environ.get("LISTENER_CACHE_DIR") else root
+
+
+def default_adapter_dir() -> Path:
+    """The listening adapter trained for this model (chatbot/adapters/listening, package data)."""
+    return Path(str(resources.files("chatbot").joinpath("adapters", "listening")))
+
+
+def resolve_adapter(adapter: str | None) -> str | None:
+    """"default": the shipped listening adapter; "none" or None: the bare model; else a folder."""
+    if adapter is None or adapter.lower() == "none":
+        return None
+    if adapter == "default":
+        return str(default_adapter_dir())
+    return adapter
 
 
 def gguf_path() -> Path:
@@ -112,6 +127,7 @@ def load_embedded_model(
     kv_cache: str = "dynamic",
     pack_4bit: bool = True,
     int8_head: bool = True,
+    adapter: str | None = "default",
 ):
     from chatbot.backends.transformers_backend import TransformersChatModel
 
@@ -127,4 +143,5 @@ def load_embedded_model(
     return TransformersChatModel(
         str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity,
         kv_cache=kv_cache, pack_4bit=pack_4bit, int8_head=int8_head,
+        adapter=resolve_adapter(adapter),
     )

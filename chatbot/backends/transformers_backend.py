@@ -45,6 +45,47 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "1").lower() not in ("0", "false", "no", "")
 
 
+@dataclasses.dataclass(frozen=True)
+class AdapterInfo:
+    name: str  # the adapter folder's name, e.g. "listening"
+    path: str
+    sha256: str
+
+
+def load_adapter(model, folder: str):
+    """The model with a LoRA adapter (a peft folder) applied unmerged; and what was loaded.
+
+    peft reads the folder and maps its weights onto the layers; each adapted layer is then
+    rebuilt as the base layer plus a plain low-rank path (`LowRankAdapted`), because peft's own
+    forward, with its per-call checks, made decoding 1.9x slower here.
+    """
+    import hashlib
+
+    import torch
+    from peft import PeftModel
+    from peft.tuners.lora import Linear as LoraLinear
+
+    from chatbot.backends.lowrank import LowRankAdapted
+
+    path = Path(folder)
+    weights = path / "adapter_model.safetensors"
+    if not weights.exists():
+        raise ModelNotFoundError(f"No LoRA adapter at {path} (expected {weights.name}).")
+    wrapped = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+    inner = wrapped.get_base_model()
+    with torch.no_grad():
+        for parent in list(inner.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, LoraLinear):
+                    key = child.active_adapters[0]
+                    setattr(parent, name, LowRankAdapted(
+                        child.base_layer, child.lora_A[key].weight, child.lora_B[key].weight,
+                        child.scaling[key],
+                    ))
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return inner, AdapterInfo(path.name, str(path), sha)
+
+
 class TransformersChatModel:
     """Applies the model's own chat template and streams through TextIteratorStreamer.
 
@@ -64,6 +105,7 @@ class TransformersChatModel:
         kv_cache: str = "dynamic",
         pack_4bit: bool = True,
         int8_head: bool = True,
+        adapter: str | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -94,6 +136,11 @@ class TransformersChatModel:
             ) from None
         if not self.tokenizer.chat_template:
             raise ModelError(f"Model '{name_or_path}' has no chat template; use an instruct model.")
+        self.adapter = None
+        if adapter:
+            # Unmerged, so the base weights stay exact 4-bit values that packing can recover: the
+            # low-rank path runs beside each packed layer.
+            self.model, self.adapter = load_adapter(self.model, adapter)
         self.packing = None
         if pack:
             from chatbot.backends.packing import pack_4bit_linears, pack_int8_head
@@ -126,6 +173,10 @@ class TransformersChatModel:
             dtype=dtype_label,
             context_window=self.context_window,
         )
+        if self.adapter:
+            extra = {**self.identity.extra, "adapter": self.adapter.name,
+                     "adapter_sha256": self.adapter.sha256}
+            self.identity = dataclasses.replace(self.identity, extra=extra)
 
     @property
     def context_window(self) -> int:

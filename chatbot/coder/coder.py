@@ -53,6 +53,13 @@ def _fit(x, y):
     return model.fit(np.asarray(x), np.asarray(y))
 
 
+def primary_code(parts: list[Code]) -> Code:
+    """The one label for a whole reply, from its segments (`TechniqueCoder.code_all`)."""
+    if len(parts) == 1:
+        return parts[0]
+    return min(parts, key=lambda c: PRIMARY_ORDER.index(c.code))
+
+
 class TechniqueCoder:
     def __init__(self, models: _Models, embed_fn) -> None:
         self._models = models
@@ -94,10 +101,7 @@ class TechniqueCoder:
     # -- coding ---------------------------------------------------------------------------
     def code(self, text: str, prompt: str | None = None) -> Code:
         """One label for the whole utterance (prompt = the client line before it)."""
-        parts = self.code_all(text, prompt)
-        if len(parts) == 1:
-            return parts[0]
-        return min(parts, key=lambda c: PRIMARY_ORDER.index(c.code))
+        return primary_code(self.code_all(text, prompt))
 
     def code_all(self, text: str, prompt: str | None = None) -> list[Code]:
         """MITI-style segments: a question counts alone; adjacent statements of one kind merge."""

@@ -1,0 +1,126 @@
+"""Reply latency end to end, the listening adapter against the app without it, in one run.
+
+    python -m evals.reply_bench [--turns 40] [--out FILE.json]
+
+Both arms are built like the app builds them (`build_listener`), one with `model.adapter=default`
+and one with `model.adapter=none` (the untrained model with few-shot prompts and up to three
+candidates). Each turn of the listening corpus's validation split (its context as the
+conversation so far) goes through both arms in turn, so machine load falls on both alike. Also
+measured per arm: the model's decode rate on one fixed prompt (tokens/s after the first token).
+Read ratios within one run; absolute figures depend on the CPU (`lscpu`) and on its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+ARMS = {"adapter": "default", "no adapter (today's default)": "none"}
+DECODE_PROMPT = "My sister keeps cancelling on me at the last minute and I'm starting to take it personally."
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> str:
+    from chatbot.backends.transformers_backend import cpu_supports_bf16
+
+    return "avx512_bf16" if cpu_supports_bf16() else "no avx512_bf16 (AVX2 path)"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def decode_rate(model, runs: int = 3) -> float:
+    from chatbot.models import GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=48, do_sample=False, seed=0)
+    messages = [{"role": "user", "content": DECODE_PROMPT}]
+    rates = []
+    for _ in range(runs + 1):  # the first warms up
+        stamps = [time.perf_counter() for _ in model.stream(messages, settings)]
+        if len(stamps) > 1:
+            rates.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
+    return statistics.median(rates[1:] or rates)
+
+
+def run(turns: int) -> dict:
+    from chatbot.config import load_config
+    from chatbot.conversation import Turn
+    from chatbot.factory import build_listener
+    from chatbot.train.data import load_corpus
+
+    listeners = {
+        name: build_listener(load_config(overrides=[f"model.adapter={adapter}"], environ={}))
+        for name, adapter in ARMS.items()
+    }
+    rows = load_corpus("validation")[:turns]
+    latencies: dict[str, list[float]] = {name: [] for name in ARMS}
+    written: dict[str, int] = {name: 0 for name in ARMS}
+    for name, listener in listeners.items():  # warm-up: first calls load lazily built parts
+        listener.respond(listener.new_conversation(), "I had a long week.").consume()
+    for i, row in enumerate(rows, 1):
+        for name, listener in listeners.items():
+            conv = listener.new_conversation()
+            for (_, user), (_, bot) in zip(row.context[::2], row.context[1::2]):
+                conv.turns.append(Turn(user, bot, "listening"))
+            start = time.perf_counter()
+            turn = listener.respond(conv, row.user).consume()
+            if turn.kind == "listening":
+                latencies[name].append(time.perf_counter() - start)
+                written[name] += not turn.meta.get("fallback", True)
+        print(f"\r{i}/{len(rows)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    result: dict = {"cpu": cpu_name(), "cpu_path": cpu_flags(), "turns": len(rows), "arms": {}}
+    for name, listener in listeners.items():
+        lat = latencies[name]
+        result["arms"][name] = {
+            "model": listener.model.identity.name,
+            "adapter": listener.model.identity.extra.get("adapter"),
+            "dtype": listener.model.identity.dtype,
+            "replies": len(lat),
+            "model_written": written[name],
+            "latency_p50_s": round(statistics.median(lat), 3) if lat else None,
+            "latency_p95_s": round(percentile(lat, 0.95), 3) if lat else None,
+            "decode_tok_s": round(decode_rate(listener.model), 1),
+        }
+    a, b = (result["arms"][n] for n in ARMS)
+    result["decode_ratio_adapter_vs_today"] = round(a["decode_tok_s"] / b["decode_tok_s"], 3)
+    if a["latency_p50_s"] and b["latency_p50_s"]:
+        result["latency_p50_ratio_adapter_vs_today"] = round(a["latency_p50_s"] / b["latency_p50_s"], 3)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=40)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = run(args.turns)
+    text = json.dumps(result, indent=1)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
