@@ -20,12 +20,12 @@ from collections import defaultdict
 from pathlib import Path
 
 RUBRIC = """Judge each reply as a trained peer listener would, on the person's words alone.
-audit.jsonl items -> write audit_judged.jsonl lines {"item", "fit": true|false, "code", "why"}:
+audit.jsonl items -> write audit_judged.jsonl lines {"item", "fit": true|false, "codes", "why"}:
   fit: would you send this reply, unchanged, to this person? Unfit if it gives advice or a
   diagnosis, invents facts, misreads them, is cold, preachy, generic, off topic, talks about
   itself as human, asks more than one question, or is clumsy enough to jar.
-  code (MITI 4.2.1, the main act): simple_reflection, complex_reflection, open_question,
-  closed_question, affirmation, summary, advice, information, other.
+  codes (MITI 4.2.1, one per utterance, in order): simple_reflection, complex_reflection,
+  open_question, closed_question, affirmation, summary, advice, information, other.
 pairs.jsonl items -> write pairs_judged.jsonl lines {"item", "better": "A"|"B", "why"}:
   which reply would help this person more? No ties."""
 
@@ -103,7 +103,10 @@ def score(folder: Path) -> dict:
             group = f"{k['system']} ({'model-written' if k['model_written'] else 'fixed or echo'})"
             per[group]["judged"] += 1
             per[group]["fit"] += bool(j["fit"])
-            per[group][f"code:{j.get('code')}"] += 1
+            codes = j.get("codes") or [j.get("code")]
+            for code in codes:
+                per[group][f"code:{code}"] += 1
+            per[group]["advice_replies"] += "advice" in codes
         result["audit"] = {}
         for group, c in sorted(per.items()):
             codes = {k[5:]: v for k, v in c.items() if k.startswith("code:")}
@@ -114,7 +117,7 @@ def score(folder: Path) -> dict:
                 "fit_share": round(c["fit"] / c["judged"], 3),
                 "r_to_q": round(refl / questions, 2) if questions else None,
                 "complex_share": round(codes.get("complex_reflection", 0) / refl, 3) if refl else None,
-                "advice_share": round(codes.get("advice", 0) / c["judged"], 3),
+                "advice_reply_share": round(c["advice_replies"] / c["judged"], 3),
                 "codes": codes,
             }
     judged_pairs = folder / "pairs_judged.jsonl"

@@ -20,6 +20,9 @@ log = logging.getLogger("safety")
 # Tie-break between categories of equal severity: the most time-critical first.
 CATEGORY_PRIORITY = ("medical_emergency", "suicide", "self_harm", "harm_to_others", "abuse", "eating_disorder")
 ROUTE_SCORE = 4.0  # accumulated signal score that routes a signal-bearing message
+# The time budget covers this many characters; longer text gets proportionally more, because
+# screening is linear in length and a long message must still be screened in full, not failed closed.
+BUDGET_CHARS = 4000
 CONTEXT_FAMILIES = ("stressor", "distress", "hopeless", "ending", "burden", "goodbye", "giving_away")
 # Eating-disorder build-up: a restriction figure plus a body warning sign (this turn or earlier ones).
 ED_FAMILIES = ("ed_restrict", "ed_body")
@@ -107,8 +110,9 @@ class SafetyScreen:
         use_semantic = self.use_semantic if semantic is None else semantic
         if use_semantic:
             self.semantic_layer()  # one-time load, outside the per-message time budget
-        deadline = time.perf_counter() + self.timeout_s
         normalized = normalize(text)
+        budget = self.timeout_s * max(1.0, len(normalized) / BUDGET_CHARS)
+        deadline = time.perf_counter() + budget
         hits = self._rule_hits(normalized)
         if time.perf_counter() > deadline:
             raise TimeoutError("rule layer exceeded the time budget")

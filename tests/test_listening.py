@@ -363,3 +363,58 @@ def test_a_kind_without_texts_is_an_error_at_load(coder, monkeypatch):
 ])
 def test_echo_reads_chat_shorthand(said, echoed):
     assert echo(said)[0] == echoed
+
+
+# -- with the trained listening adapter ---------------------------------------------------
+
+def trained_pipeline(model, coder, candidates=3):
+    return ReflectFirstPipeline(model, coder, candidates=candidates, trained=True)
+
+
+def test_a_trained_model_is_prompted_as_it_was_trained_and_asked_once(coder):
+    from chatbot.train.prompting import adapter_messages
+
+    reply = "Work is following you home and into the night, and you're running on empty."
+    model = ScriptedModel([reply, "never asked"])
+    planned = trained_pipeline(model, coder).reply([], USER, SETTINGS)
+    assert planned.text == reply and not planned.fallback
+    assert len(model.calls) == 1  # one candidate when the first passes
+    assert model.calls[0] == adapter_messages("reflect", [], USER)  # no few-shot examples
+    assert planned.segments and planned.technique()["segments"]  # coded once, kept for the engine
+
+
+def test_the_adapter_is_found_from_the_model_identity(coder):
+    from dataclasses import replace
+
+    model = ScriptedModel()
+    assert not ReflectFirstPipeline(model, coder).trained
+    model.identity = replace(model.identity, extra={"adapter": "listening"})
+    assert ReflectFirstPipeline(model, coder).trained
+
+
+def test_a_trained_reply_that_fails_a_check_is_retried_then_replaced(coder):
+    advice = "You should talk to your boss and try meditation."
+    model = ScriptedModel([advice, "It sounds like a lot, and you're exhausted by it."])
+    planned = trained_pipeline(model, coder).reply([], USER, SETTINGS)
+    assert len(model.calls) == 2 and not planned.fallback
+    assert "should" not in planned.text
+    model = ScriptedModel([advice] * 3)
+    planned = trained_pipeline(model, coder).reply([], USER, SETTINGS)
+    assert len(model.calls) == 3 and planned.fallback and "should" not in planned.text
+
+
+def test_a_trained_model_answers_respond_turns_but_not_about_itself(coder):
+    model = ScriptedModel(["Hi, good to hear from you. What's on your mind tonight?"])
+    planned = trained_pipeline(model, coder).reply([], "hi", SETTINGS)
+    assert planned.move == "respond" and not planned.fallback and len(model.calls) == 1
+    assert model.calls[0][0]["content"].endswith("Answer briefly and hand the turn back.")
+    silent = ScriptedModel()
+    planned = trained_pipeline(silent, coder).reply([], "are you a real person?", SETTINGS)
+    assert silent.calls == [] and "AI" in planned.text  # the promise stays fixed text
+
+
+def test_a_failed_respond_turn_gets_the_reviewed_fixed_answer(coder):
+    model = ScriptedModel(["You should quit and move on."] * 3)
+    planned = trained_pipeline(model, coder).reply([], "What should I do?", SETTINGS)
+    assert planned.fallback and planned.move == "respond"
+    assert "should" not in planned.text.lower().replace("what should", "")
