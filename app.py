@@ -33,8 +33,9 @@ def launch_options() -> dict[str, Any]:
     return {"theme": make_theme(), "css": CSS, "run_history": False, "footer_links": []}
 
 
-def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] = time.time,
-              export_root: str | None = None) -> gr.Blocks:
+def build_app(
+    listener: Any, config: Any = None, *, clock: Callable[[], float] = time.time, export_root: str | None = None
+) -> gr.Blocks:
     from safety import list_countries
 
     if config is None:
@@ -57,14 +58,25 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
         help_panel = gr.HTML(visible=False, elem_id="help-panel")
         chatbot = gr.Chatbot(
             value=[{"role": "assistant", "content": texts["first_message"]}],
-            elem_id="chat-log", label="Conversation", height=540, feedback_options=None,
-            allow_tags=False, sanitize_html=True, latex_delimiters=[], buttons=["copy"],
+            elem_id="chat-log",
+            label="Conversation",
+            height=540,
+            feedback_options=None,
+            allow_tags=False,
+            sanitize_html=True,
+            latex_delimiters=[],
+            buttons=["copy"],
         )
         status = gr.HTML(status_html(""), elem_id="reply-status")
         with gr.Row():
-            msg = gr.Textbox(label="Your message", placeholder="Type here; Enter sends, "
-                             "Shift+Enter starts a new line", lines=1, max_lines=8, scale=5,
-                             elem_id="message")
+            msg = gr.Textbox(
+                label="Your message",
+                placeholder="Type here; Enter sends, Shift+Enter starts a new line",
+                lines=1,
+                max_lines=8,
+                scale=5,
+                elem_id="message",
+            )
             send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="send")
             stop_btn = gr.Button("Stop", scale=1, elem_id="stop")
         with gr.Row():
@@ -72,12 +84,12 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
             undo_btn = gr.Button("Undo", size="sm", elem_id="undo")
             delete_btn = gr.Button(texts["delete_button"], size="sm", elem_id="delete")
             export_btn = gr.Button(texts["export_button"], size="sm", elem_id="export")
-        files = gr.File(label="Transcript", file_count="multiple", visible=False,
-                        interactive=False, elem_id="export-files")
+        files = gr.File(
+            label="Transcript", file_count="multiple", visible=False, interactive=False, elem_id="export-files"
+        )
         with gr.Row():
             countries = [(f"{name} ({code})", code) for code, name in list_countries()]
-            country_dd = gr.Dropdown(countries, value=country, label=texts["country_label"],
-                                     elem_id="country")
+            country_dd = gr.Dropdown(countries, value=country, label=texts["country_label"], elem_id="country")
             demo_toggle = gr.Checkbox(label=texts["demo_label"], value=False, elem_id="demo-toggle")
         with gr.Column(visible=False, elem_id="demo-panel") as demo_col:
             gr.Markdown(texts["demo_intro"])
@@ -85,12 +97,10 @@ def build_app(listener: Any, config: Any = None, *, clock: Callable[[], float] =
             practice = gr.Textbox(label=texts["practice_label"], lines=2, elem_id="practice")
             practice_btn = gr.Button(texts["practice_button"], size="sm", elem_id="practice-code")
             practice_out = gr.HTML(elem_id="practice-result")
-        gr.Markdown(" ".join([texts["export_note"], texts["delete_note"], texts["queue_note"]]),
-                    elem_id="notes")
+        gr.Markdown(" ".join([texts["export_note"], texts["delete_note"], texts["queue_note"]]), elem_id="notes")
 
         # Replies: one generation at a time per config; the next person sees a queue position.
-        generation = {"concurrency_limit": config.app.concurrency_limit,
-                      "concurrency_id": "generation"}
+        generation = {"concurrency_limit": config.app.concurrency_limit, "concurrency_id": "generation"}
         chat_out = [msg, chatbot, help_panel, miti, status, session]
         view_out = [chatbot, help_panel, miti, status, session]
         # Mark the log busy first, then stream; Stop cancels whichever stream is running.
@@ -124,8 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     config, listener = loaded
     demo = build_app(listener, config)
     demo.queue(default_concurrency_limit=config.app.concurrency_limit)
-    demo.launch(server_name=config.app.host, server_port=config.app.port, ssr_mode=False,
-                show_error=False, pwa=False, mcp_server=False, **launch_options())
+    demo.launch(
+        server_name=config.app.host,
+        server_port=config.app.port,
+        ssr_mode=False,
+        show_error=False,
+        pwa=False,
+        mcp_server=False,
+        **launch_options(),
+    )
     return 0
 
 

@@ -8,11 +8,18 @@ import argparse
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a YAML file of settings (see chatbot/defaults.yaml)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.backend=transformers (repeatable)",
     )
-    parser.add_argument("--model", help="shortcut: a Hugging Face model id or local folder "
-                        "(implies --set model.backend=transformers unless --backend says otherwise)")
+    parser.add_argument(
+        "--model",
+        help="shortcut: a Hugging Face model id or local folder "
+        "(implies --set model.backend=transformers unless --backend says otherwise)",
+    )
     parser.add_argument("--backend", choices=["embedded", "transformers", "openai"])
     parser.add_argument("--base-url", help="shortcut for model.base_url (openai backend)")
     parser.add_argument("--country", help="crisis resources for this country, e.g. US, UK, DE")

@@ -130,7 +130,7 @@ def load_config(
     env = os.environ if environ is None else environ
     for name, raw in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
-            key = name[len(ENV_PREFIX):].replace("__", ".")
+            key = name[len(ENV_PREFIX) :].replace("__", ".")
             data = _merge(data, _dotted(key, raw, f"environment variable {name}"))
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -140,7 +140,5 @@ def load_config(
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            ".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors())
         raise ConfigError(f"Invalid configuration: {problems}") from None

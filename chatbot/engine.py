@@ -81,7 +81,7 @@ class Listener:
         model: ChatModel | None,
         screen: Any,
         *,
-        settings: GenerationSettings = GenerationSettings(),
+        settings: GenerationSettings | None = None,
         pipeline: Any = None,
         coder: Any = None,
         history_tokens: int = 1536,
@@ -91,7 +91,7 @@ class Listener:
     ) -> None:
         self.model = model
         self.screen = screen
-        self.settings = settings
+        self.settings = settings or GenerationSettings()
         self.pipeline = pipeline
         self.coder = coder
         self.history_tokens = history_tokens
@@ -136,8 +136,7 @@ class Listener:
             # ("are you safe right now?" - "no"), so no reflection of it; a fixed, careful text.
             text = self.fixed["after_crisis"]
             yield text
-            turn = Turn(cleaned.text, text, "listening", safety=assessment.as_dict(),
-                        meta={"fixed": "after_crisis"})
+            turn = Turn(cleaned.text, text, "listening", safety=assessment.as_dict(), meta={"fixed": "after_crisis"})
             done.append(self._record(conv, turn, started))
             return
         if self.model is None:
@@ -164,11 +163,17 @@ class Listener:
         reply = crisis_reply(assessment, conv.country)
         log.warning(
             "crisis routed: category=%s severity=%s subject=%s error=%s",
-            assessment.category, assessment.severity, assessment.subject, assessment.error,
+            assessment.category,
+            assessment.severity,
+            assessment.subject,
+            assessment.error,
         )
         yield reply.text
         turn = Turn(
-            text, reply.text, "crisis", safety=assessment.as_dict(),
+            text,
+            reply.text,
+            "crisis",
+            safety=assessment.as_dict(),
             meta={"resources_country": reply.country},
         )
         done.append(self._record(conv, turn, started))
@@ -196,9 +201,7 @@ class Listener:
         user: Message = {"role": "user", "content": text}
         budget = min(self.history_tokens, self.model.identity.context_window)
         budget -= self.settings.max_new_tokens
-        history = trim_history(
-            self._model_history(conv), system, user, budget, self.model.count_tokens
-        )
+        history = trim_history(self._model_history(conv), system, user, budget, self.model.count_tokens)
         meta: dict[str, Any] = {"history_messages": len(history)}
         first_token: float | None = None
         tokens = 0
@@ -226,9 +229,11 @@ class Listener:
             message = self.fixed["model_error"]
             yield ("\n\n" if first_token is not None else "") + message
             turn = Turn(
-                text, message, "model_error", safety=assessment.as_dict(),
-                meta={**meta, "error": type(exc).__name__,
-                      "timeout": isinstance(exc, ModelTimeoutError)},
+                text,
+                message,
+                "model_error",
+                safety=assessment.as_dict(),
+                meta={**meta, "error": type(exc).__name__, "timeout": isinstance(exc, ModelTimeoutError)},
             )
             done.append(self._record(conv, turn, started))
             return
@@ -236,9 +241,16 @@ class Listener:
         if not check.ok:
             log.warning("model reply replaced by the output rail: reason=%s", check.reason)
         turn = Turn(
-            text, reply, kind, move=move, safety=assessment.as_dict(),
-            output_safety=check.as_dict(), first_token_s=first_token, tokens=tokens,
-            technique=technique if technique is not None else self._code(reply, text), meta=meta,
+            text,
+            reply,
+            kind,
+            move=move,
+            safety=assessment.as_dict(),
+            output_safety=check.as_dict(),
+            first_token_s=first_token,
+            tokens=tokens,
+            technique=technique if technique is not None else self._code(reply, text),
+            meta=meta,
         )
         done.append(self._record(conv, turn, started))
 

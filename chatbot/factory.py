@@ -35,8 +35,13 @@ def _build_backend(config: Config) -> ChatModel:
 
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
-            dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
-            pack_4bit=m.pack_4bit, int8_head=m.int8_head, adapter=m.adapter,
+            dtype=m.dtype,
+            threads=m.threads,
+            timeout_s=m.timeout_s,
+            kv_cache=m.kv_cache,
+            pack_4bit=m.pack_4bit,
+            int8_head=m.int8_head,
+            adapter=m.adapter,
         )
     if m.backend == "transformers":
         from chatbot.backends.transformers_backend import TransformersChatModel
@@ -45,8 +50,14 @@ def _build_backend(config: Config) -> ChatModel:
             raise ModelError("model.backend is 'transformers' but model.name is empty")
         adapter = None if m.adapter in ("default", "none") else m.adapter
         return TransformersChatModel(
-            m.name, dtype=m.dtype, threads=m.threads, timeout_s=m.timeout_s, kv_cache=m.kv_cache,
-            pack_4bit=m.pack_4bit, int8_head=m.int8_head, adapter=adapter,
+            m.name,
+            dtype=m.dtype,
+            threads=m.threads,
+            timeout_s=m.timeout_s,
+            kv_cache=m.kv_cache,
+            pack_4bit=m.pack_4bit,
+            int8_head=m.int8_head,
+            adapter=adapter,
         )
     if m.backend == "openai":
         from chatbot.backends.openai_compat import OpenAICompatibleChatModel
@@ -54,7 +65,10 @@ def _build_backend(config: Config) -> ChatModel:
         if not (m.base_url and m.name):
             raise ModelError("model.backend is 'openai' but model.base_url or model.name is empty")
         return OpenAICompatibleChatModel(
-            m.base_url, m.name, api_key=os.environ.get(m.api_key_env), timeout_s=m.timeout_s,
+            m.base_url,
+            m.name,
+            api_key=os.environ.get(m.api_key_env),
+            timeout_s=m.timeout_s,
             context_window=m.context_window,
         )
     raise ModelError(f"Unknown model backend '{m.backend}'")
@@ -96,15 +110,19 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             from chatbot.listening import ReflectFirstPipeline
 
             pipeline = ReflectFirstPipeline(
-                model, coder, candidates=config.listening.candidates,
+                model,
+                coder,
+                candidates=config.listening.candidates,
                 reply_check=lambda text: screen.check_reply(text).ok,
             )
         except ImportError:
             pipeline = None
     return Listener(
-        model, screen,
+        model,
+        screen,
         settings=config.generation_settings(),
-        pipeline=pipeline, coder=coder,
+        pipeline=pipeline,
+        coder=coder,
         history_tokens=config.listening.history_tokens,
         max_message_chars=config.app.max_message_chars,
         default_country=config.locale.country,

@@ -19,11 +19,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chatbot.coder import Code, TechniqueCoder
-from chatbot.coder.coder import primary_code
 from chatbot.coder import rules as coder_rules
+from chatbot.coder.coder import primary_code
 from chatbot.coder.features import content_words
 from chatbot.coder.reply_rules import (
-    DirectKind, ReplyRules, load_reply_rules, meaning_for, strip_hedges, to_second_person,
+    DirectKind,
+    ReplyRules,
+    load_reply_rules,
+    meaning_for,
+    strip_hedges,
+    to_second_person,
 )
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
@@ -41,10 +46,45 @@ ECHO_MAX_WORDS = 20
 SHORT_ECHO_WORDS = 10  # with an added meaning the echo stays short: reflect, don't parrot
 CLAUSE_BREAKS = ("but", "because", "and", "so", "when", "if", "since", "while", "though")
 # A cut after these leaves half a clause ("... and I'm" before "so tired")
-DANGLING = {"i", "i'm", "im", "you", "you're", "we", "we're", "they", "they're", "he", "she",
-            "it", "it's", "is", "am", "are", "was", "were", "be", "been", "feel", "felt", "and",
-            "but", "so", "really", "very", "just", "the", "a", "my", "or", "if", "that", "to",
-            "of", "with"}
+DANGLING = {
+    "i",
+    "i'm",
+    "im",
+    "you",
+    "you're",
+    "we",
+    "we're",
+    "they",
+    "they're",
+    "he",
+    "she",
+    "it",
+    "it's",
+    "is",
+    "am",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "feel",
+    "felt",
+    "and",
+    "but",
+    "so",
+    "really",
+    "very",
+    "just",
+    "the",
+    "a",
+    "my",
+    "or",
+    "if",
+    "that",
+    "to",
+    "of",
+    "with",
+}
 SUBORDINATE = {"if", "when", "because", "since", "while", "although", "though", "unless"}
 REPEAT_JACCARD = 0.7  # content-word overlap with an earlier reply that counts as a repeat
 ON_TOPIC_COSINE = 0.45
@@ -115,14 +155,20 @@ class _Candidate:
 
     def public(self) -> dict:
         return {
-            "index": self.index, "seed": self.seed, "text": self.text, "trimmed": self.trimmed,
+            "index": self.index,
+            "seed": self.seed,
+            "text": self.text,
+            "trimmed": self.trimmed,
             "code": self.code.code if self.code else None,
             "subtype": self.code.subtype if self.code else None,
-            "checks": dict(self.checks), "passed": self.passed, "score": round(self.score, 3),
+            "checks": dict(self.checks),
+            "passed": self.passed,
+            "score": round(self.score, 3),
         }
 
 
 # -- pure helpers --------------------------------------------------------------------------
+
 
 def plan_move(history: Sequence[Message], user_text: str, rules: ReplyRules | None = None) -> str:
     rules = rules or load_reply_rules()
@@ -166,9 +212,7 @@ def tidy(raw: str) -> str:
     return text.strip(" \"'\u201c\u201d")
 
 
-def echo(
-    user_text: str, rules: ReplyRules | None = None, max_words: int = ECHO_MAX_WORDS
-) -> tuple[str, bool]:
+def echo(user_text: str, rules: ReplyRules | None = None, max_words: int = ECHO_MAX_WORDS) -> tuple[str, bool]:
     """The person's own words turned to "you", and whether they carry difficulty."""
     rules = rules or load_reply_rules()
     sentences = coder_rules.split_sentences(user_text) or [user_text]
@@ -177,11 +221,14 @@ def echo(
     clause = strip_hedges(chosen.strip().rstrip(".!?\u2026 "), rules)
     words = clause.split()
     if len(words) > max_words:  # cut at a clause break, never mid-phrase unless there is none
-        breaks = [i for i in range(3, len(words) - 1)
-                  if (words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS)
-                  and words[i].lower().strip(",") not in DANGLING
-                  # "scared that if you say not yet," still waits for its main clause
-                  and not (words[i].endswith(",") and SUBORDINATE & {w.lower() for w in words[1:i]})]
+        breaks = [
+            i
+            for i in range(3, len(words) - 1)
+            if (words[i].endswith(",") or words[i + 1] in CLAUSE_BREAKS)
+            and words[i].lower().strip(",") not in DANGLING
+            # "scared that if you say not yet," still waits for its main clause
+            and not (words[i].endswith(",") and SUBORDINATE & {w.lower() for w in words[1:i]})
+        ]
         early = [i for i in breaks if i < max_words]
         if early:
             cut = early[-1]
@@ -217,12 +264,12 @@ def is_repeat(text: str, earlier: Sequence[str]) -> bool:
     norm = " ".join(text.lower().split())
     words = content_words(text)
     return any(
-        norm == " ".join(e.lower().split()) or _jaccard(words, content_words(e)) >= REPEAT_JACCARD
-        for e in earlier
+        norm == " ".join(e.lower().split()) or _jaccard(words, content_words(e)) >= REPEAT_JACCARD for e in earlier
     )
 
 
 # -- the pipeline --------------------------------------------------------------------------
+
 
 class ReflectFirstPipeline:
     def __init__(
@@ -251,8 +298,12 @@ class ReflectFirstPipeline:
         self.rules = load_reply_rules()
         self.system = load_prompt("system").template.strip()
         self.prompts = {move: load_prompt(move) for move in (*MOVES, RESPOND)}
-        missing = [k.kind for k in self.rules.direct if not self._respond_texts(k, with_reflection=False)
-                   or (k.reflect_statements and not self._respond_texts(k, with_reflection=True))]
+        missing = [
+            k.kind
+            for k in self.rules.direct
+            if not self._respond_texts(k, with_reflection=False)
+            or (k.reflect_statements and not self._respond_texts(k, with_reflection=True))
+        ]
         if missing:
             raise ValueError(f"prompts/{RESPOND}.yaml has no texts for {missing}")
 
@@ -277,9 +328,7 @@ class ReflectFirstPipeline:
         out.append({"role": "user", "content": user_text})
         return out
 
-    def reply(
-        self, history: Sequence[Message], user_text: str, settings: GenerationSettings
-    ) -> PlannedReply:
+    def reply(self, history: Sequence[Message], user_text: str, settings: GenerationSettings) -> PlannedReply:
         kind, statements = read_message(user_text, self.rules)
         if kind is not None and not (self.trained and kind.kind not in FIXED_WITH_ADAPTER):
             text = self.respond(kind, history, statements, settings.seed, user_text)
@@ -296,9 +345,7 @@ class ReflectFirstPipeline:
                 cand_settings = cand_settings.with_(assistant_prefix=self.prompts[move].assistant_prefix)
             pieces = list(self.model.stream(messages, cand_settings))
             tokens += len(pieces)
-            cand = self._judge(
-                i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said
-            )
+            cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said)
             judged.append(cand)
             if cand.passed and (cand.ideal or self.trained):
                 break  # good enough: save the CPU the remaining candidates
@@ -368,8 +415,7 @@ class ReflectFirstPipeline:
             "complete": bool(re.search(r"[.!?\u2026][\"')]*$", text)),
             "sentences_1_3": 1 <= len(sentences) <= MAX_SENTENCES,
             "one_question_max": len(questions) <= 1,
-            "no_advice": not any(p.code == "advice" for p in parts)
-            and not coder_rules.is_diagnosis(text),
+            "no_advice": not any(p.code == "advice" for p in parts) and not coder_rules.is_diagnosis(text),
             "no_self_claims": not self.rules.any("self_claims", text),
             "not_dismissive": not self.rules.any("dismissive", text),
             "not_repeat": bool(text) and not is_repeat(text, earlier),
@@ -429,9 +475,7 @@ class ReflectFirstPipeline:
             return False
 
     # -- fallback --------------------------------------------------------------------------
-    def fallback(
-        self, move: str, history: Sequence[Message], user_text: str, seed: int | None
-    ) -> str:
+    def fallback(self, move: str, history: Sequence[Message], user_text: str, seed: int | None) -> str:
         """A reflection from the person's own words (plus an open question or a summary by move)."""
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
         key = f"{seed}|{user_text}"
@@ -453,7 +497,11 @@ class ReflectFirstPipeline:
         return f"{reflection} {questions[_stable_index(key, len(questions))]}"
 
     def respond(
-        self, kind: DirectKind, history: Sequence[Message], statements: str, seed: int | None,
+        self,
+        kind: DirectKind,
+        history: Sequence[Message],
+        statements: str,
+        seed: int | None,
         said: str = "",
     ) -> str:
         """The fixed answer for this kind (prompts/respond.yaml), not one said just before.
@@ -477,8 +525,9 @@ class ReflectFirstPipeline:
     def _fallback_reflection(self, user_text: str, key: str, earlier: Sequence[str]) -> str:
         meaning = meaning_for(user_text, self.rules)
         clause, _ = echo(user_text, self.rules, SHORT_ECHO_WORDS if meaning else ECHO_MAX_WORDS)
-        templates = [v for k, v in self.prompts["reflect"].messages.items()
-                     if k.startswith("meaning" if meaning else "plain")]
+        templates = [
+            v for k, v in self.prompts["reflect"].messages.items() if k.startswith("meaning" if meaning else "plain")
+        ]
         start = _stable_index(key, len(templates))
         for step in range(len(templates)):
             text = templates[(start + step) % len(templates)].format(echo=clause, meaning=meaning)

@@ -66,11 +66,9 @@ class ChatModel(Protocol):
 
     identity: ModelIdentity
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
-        ...
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]: ...
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        ...
+    def count_tokens(self, messages: Sequence[Message]) -> int: ...
 
 
 def complete(model: ChatModel, messages: Sequence[Message], settings: GenerationSettings) -> str:

@@ -38,7 +38,7 @@ def prompts_dir() -> Path:
     return Path(str(resources.files("prompts")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_prompt(name: str, directory: str | None = None) -> PromptTemplate:
     path = Path(directory or prompts_dir()) / f"{name}.yaml"
     try:

@@ -73,8 +73,7 @@ def _miti(turns: Sequence[Turn]) -> dict | None:
         from chatbot.coder import Code, miti_summary
     except ImportError:
         return None
-    return miti_summary(Code(**{k: d.get(k) for k in ("code", "subtype", "confidence", "evidence")})
-                        for d in coded)
+    return miti_summary(Code(**{k: d.get(k) for k in ("code", "subtype", "confidence", "evidence")}) for d in coded)
 
 
 def transcript_data(
@@ -90,40 +89,42 @@ def transcript_data(
     """The whole session as plain data (pure: no clock, no I/O)."""
     turns = []
     for number, turn in enumerate(conversation.turns, 1):
-        turns.append({
-            "turn": number,
-            "user": turn.user_text,
-            "reply": turn.reply,
-            "kind": turn.kind,
-            "move": turn.move,
-            "technique": turn.technique,
-            "latency_s": turn.latency_s,
-            "first_token_s": turn.first_token_s,
-            "tokens": turn.tokens,
-        })
+        turns.append(
+            {
+                "turn": number,
+                "user": turn.user_text,
+                "reply": turn.reply,
+                "kind": turn.kind,
+                "move": turn.move,
+                "technique": turn.technique,
+                "latency_s": turn.latency_s,
+                "first_token_s": turn.first_token_s,
+                "tokens": turn.tokens,
+            }
+        )
     all_settings = _settings_dict(settings)
     if extra_settings:
         all_settings = {**(all_settings or {}), **extra_settings}
-    return _json_safe({
-        "format": FORMAT,
-        "version": VERSION,
-        "exported_at": _iso(exported_at),
-        "session": {
-            "id": conversation.session_id,
-            "started_at": _iso(started_at),
-            "country": conversation.country,
-            "careful_mode": conversation.careful_mode,
-        },
-        "disclosures": list(disclosures),
-        "model": model,
-        "settings": all_settings,
-        "turns": turns,
-        "techniques": [
-            {"turn": t["turn"], **t["technique"]} for t in turns if t["technique"]
-        ],
-        "safety_events": safety_events(conversation.turns),
-        "miti": _miti(conversation.turns),
-    })
+    return _json_safe(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "exported_at": _iso(exported_at),
+            "session": {
+                "id": conversation.session_id,
+                "started_at": _iso(started_at),
+                "country": conversation.country,
+                "careful_mode": conversation.careful_mode,
+            },
+            "disclosures": list(disclosures),
+            "model": model,
+            "settings": all_settings,
+            "turns": turns,
+            "techniques": [{"turn": t["turn"], **t["technique"]} for t in turns if t["technique"]],
+            "safety_events": safety_events(conversation.turns),
+            "miti": _miti(conversation.turns),
+        }
+    )
 
 
 def _quote(text: str) -> str:
@@ -155,15 +156,13 @@ def to_markdown(data: dict) -> str:
         notes = [f"kind: {t['kind']}"]
         if t["technique"]:
             tech = t["technique"]
-            notes.append(f"technique: {tech['code']}" + (f" ({tech['subtype']})"
-                                                          if tech.get("subtype") else ""))
+            notes.append(f"technique: {tech['code']}" + (f" ({tech['subtype']})" if tech.get("subtype") else ""))
         lines += ["_" + "; ".join(notes) + "_", ""]
     if data["safety_events"]:
         lines += ["## Safety events", ""]
         for e in data["safety_events"]:
             if e["stage"] == "input":
-                desc = (f"category={e.get('category')}, severity={e.get('severity')}, "
-                        f"routed={e.get('route')}")
+                desc = f"category={e.get('category')}, severity={e.get('severity')}, routed={e.get('route')}"
             else:
                 desc = f"reply replaced, reason={e.get('reason')}"
             lines.append(f"- Turn {e['turn']} ({e['stage']}): {desc}")
@@ -171,10 +170,11 @@ def to_markdown(data: dict) -> str:
     miti = data.get("miti")
     if miti:
         lines += ["## Listening techniques (MITI 4.2.1)", ""]
-        lines.append(f"- Reflection to question ratio: {miti['r_to_q']} "
-                     f"({miti['ratings']['r_to_q'] or 'n/a'})")
-        lines.append(f"- Complex reflections: {miti['pct_complex_reflections']} % "
-                     f"({miti['ratings']['pct_complex_reflections'] or 'n/a'})")
+        lines.append(f"- Reflection to question ratio: {miti['r_to_q']} ({miti['ratings']['r_to_q'] or 'n/a'})")
+        lines.append(
+            f"- Complex reflections: {miti['pct_complex_reflections']} % "
+            f"({miti['ratings']['pct_complex_reflections'] or 'n/a'})"
+        )
         counts = ", ".join(f"{k} {v}" for k, v in miti["counts"].items() if v)
         lines += [f"- Counts: {counts}", ""]
     return "\n".join(lines).rstrip() + "\n"

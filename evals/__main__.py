@@ -17,15 +17,22 @@ DESCRIPTION = """Evaluate the listener reproducibly.
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m evals", description=DESCRIPTION,
+        prog="python -m evals",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a config (see evals/configs/)")
     run.add_argument("config", help="run config YAML, e.g. evals/configs/ci.yaml")
     run.add_argument("--out", help="run folder (default: <run.output_dir>/<run.name>-<UTC time>)")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="SECTION.KEY=VALUE", help="override a setting, e.g. run.limit=1")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting, e.g. run.limit=1",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     compare = sub.add_parser("compare", help="compare two run folders")
@@ -46,8 +53,7 @@ def _delegate(command: str, rest: list[str]) -> int:
     try:
         from evals.bench import main as bench_main
     except ImportError:
-        print("`python -m evals bench` is not available yet: evals/bench.py has not landed.",
-              file=sys.stderr)
+        print("`python -m evals bench` is not available yet: evals/bench.py has not landed.", file=sys.stderr)
         return 2
     return bench_main(rest) or 0
 
@@ -65,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         # the progress bar and real errors.
         logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
         from chatbot.models import ModelError
-
         from evals.datasets import DatasetError
         from evals.runconfig import RunConfigError, load_run_config
         from evals.runner import run

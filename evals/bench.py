@@ -27,18 +27,18 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 # Six exchanges before the message being answered: the conversation length the issue asks about.
 CONVERSATION = [
-    ("I've been feeling really overwhelmed at work and I can't sleep.",
-     "It sounds like work has been taking more than you have, and it follows you into the night."),
-    ("My manager keeps adding projects and I never say no.",
-     "Saying yes keeps the peace, and it also leaves you carrying far too much."),
-    ("I guess I'm scared they'll think I can't handle it.",
-     "Being seen as capable matters a lot to you."),
-    ("Yeah. My dad always said you never complain at work.",
-     "Some of that pressure goes back a long way."),
-    ("I lie awake going over my to-do list.",
-     "Your mind keeps working long after the day is over."),
-    ("Last night I got maybe four hours.",
-     "Four hours, on top of everything else; no wonder you're worn down."),
+    (
+        "I've been feeling really overwhelmed at work and I can't sleep.",
+        "It sounds like work has been taking more than you have, and it follows you into the night.",
+    ),
+    (
+        "My manager keeps adding projects and I never say no.",
+        "Saying yes keeps the peace, and it also leaves you carrying far too much.",
+    ),
+    ("I guess I'm scared they'll think I can't handle it.", "Being seen as capable matters a lot to you."),
+    ("Yeah. My dad always said you never complain at work.", "Some of that pressure goes back a long way."),
+    ("I lie awake going over my to-do list.", "Your mind keeps working long after the day is over."),
+    ("Last night I got maybe four hours.", "Four hours, on top of everything else; no wonder you're worn down."),
 ]
 LAST_MESSAGE = "I don't know how much longer I can keep this pace."
 
@@ -83,7 +83,7 @@ def median(values: list[float]) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class TimingStreamer:
@@ -141,8 +141,12 @@ def time_generate(model, inputs: dict, tokens: int, runs: int, **extra) -> tuple
                 kwargs["cache"] = prefix_factory()
             start = time.perf_counter()
             model.generate(
-                **inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
-                streamer=streamer, **kwargs,
+                **inputs,
+                max_new_tokens=tokens,
+                min_new_tokens=tokens,
+                do_sample=False,
+                streamer=streamer,
+                **kwargs,
             )
             ttfts.append(streamer.times[0] - start)
             rates.append((len(streamer.times) - 1) / (streamer.times[-1] - streamer.times[0]))
@@ -158,9 +162,7 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     messages = conversation_messages(system)
-    inputs = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     default_threads = torch.get_num_threads()
     results: list[Variant] = []
     baseline_ids: list[int] = []
@@ -206,7 +208,8 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
     with torch.inference_mode():
         system_cache = fast(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
     add(
-        "+ cached system prompt", fast,
+        "+ cached system prompt",
+        fast,
         prefix_factory=lambda: copy.deepcopy(system_cache),
         note=f"{prefix.shape[-1]} of {inputs['input_ids'].shape[-1]} prompt tokens cached",
     )
@@ -216,8 +219,12 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
         compiled.forward = torch.compile(compiled.forward, mode="reduce-overhead")
         started = time.perf_counter()
         time_generate(compiled, inputs, 8, 1, cache_implementation="static")
-        add("+ static cache + torch.compile", compiled, cache_implementation="static",
-            note=f"compile took {time.perf_counter() - started:.0f} s")
+        add(
+            "+ static cache + torch.compile",
+            compiled,
+            cache_implementation="static",
+            note=f"compile took {time.perf_counter() - started:.0f} s",
+        )
     if fast.dtype == torch.bfloat16:
         from chatbot.backends.packing import pack_4bit_linears, pack_int8_head
 
@@ -231,11 +238,13 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
         add("  + static KV cache", packed, cache_implementation="static")
         pack_int8_head(packed, torch.bfloat16)
         del disagreement[id(packed)]  # same object, different head: measure it again
-        add("  + static KV cache + int8 output head (app default)", packed,
-            cache_implementation="static", note="the head is not exact: see the fidelity column")
-    int8 = torch.ao.quantization.quantize_dynamic(
-        copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8
-    )
+        add(
+            "  + static KV cache + int8 output head (app default)",
+            packed,
+            cache_implementation="static",
+            note="the head is not exact: see the fidelity column",
+        )
+    int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8)
     add("dynamic int8 linear layers", int8)
     return results
 
@@ -259,10 +268,16 @@ def bench_llamacpp(gguf: Path, system: str, tokens: int, runs: int) -> Variant |
                 times.append(time.perf_counter())
         ttfts.append(times[0] - start)
         rates.append((len(times) - 1) / (times[-1] - times[0]))
-    variant = Variant("llama.cpp (reference)", round(median(ttfts), 4), round(median(rates), 2),
-                      tokens, note=f"GGUF {gguf.name}, 2 threads")
-    print(f"  {variant.name:<34} ttft {variant.ttft_s:6.3f} s   decode {variant.decode_tok_s:6.1f} tok/s",
-          file=sys.stderr)
+    variant = Variant(
+        "llama.cpp (reference)",
+        round(median(ttfts), 4),
+        round(median(rates), 2),
+        tokens,
+        note=f"GGUF {gguf.name}, 2 threads",
+    )
+    print(
+        f"  {variant.name:<34} ttft {variant.ttft_s:6.3f} s   decode {variant.decode_tok_s:6.1f} tok/s", file=sys.stderr
+    )
     return variant
 
 
@@ -299,7 +314,7 @@ def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dic
         latencies: list[float] = []
         lock = threading.Lock()
 
-        def session(i: int) -> None:
+        def session(i: int, lock: threading.Lock = lock, latencies: list[float] = latencies) -> None:
             _, total = one_reply(listener, f"{LAST_MESSAGE} ({i})")
             with lock:
                 latencies.append(total)
@@ -311,12 +326,15 @@ def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dic
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
-        concurrency.append({
-            "sessions": n, "wall_s": round(wall, 2),
-            "replies_per_min": round(60 * n / wall, 1),
-            "latency_p50_s": round(percentile(latencies, 0.5), 2),
-            "latency_p95_s": round(percentile(latencies, 0.95), 2),
-        })
+        concurrency.append(
+            {
+                "sessions": n,
+                "wall_s": round(wall, 2),
+                "replies_per_min": round(60 * n / wall, 1),
+                "latency_p50_s": round(percentile(latencies, 0.5), 2),
+                "latency_p95_s": round(percentile(latencies, 0.95), 2),
+            }
+        )
         print(f"  {n} concurrent sessions: {concurrency[-1]}", file=sys.stderr)
     return pipeline, concurrency, listener
 
@@ -368,7 +386,8 @@ def bench_app_memory(timeout_s: float = 180.0) -> dict:
     app = Path(__file__).resolve().parents[1] / "app.py"
     proc = subprocess.Popen(
         [sys.executable, str(app), "--set", f"app.port={port}", "--set", "app.host=127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -394,9 +413,7 @@ def bench_app_memory(timeout_s: float = 180.0) -> dict:
 
 def bench_memory() -> dict:
     """Peak resident memory of a process that does what the app does: load everything, reply."""
-    out = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS_SCRIPT], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT], capture_output=True, text=True, check=True)
     kib = int(out.stdout.strip().splitlines()[-1])
     return {"peak_rss_mb": round(kib / 1024, 1), "what": "build_listener + 3 replies, one process"}
 
@@ -446,27 +463,31 @@ def bench_http_hop(base_url: str, name: str, system: str, tokens: int, runs: int
 
 
 def print_table(result: BenchResult) -> None:
-    print("\n| variant | TTFT (s) | decode tok/s | × baseline | same greedy text "
-          "| top-1 differs from fp32 | note |")
+    print("\n| variant | TTFT (s) | decode tok/s | × baseline | same greedy text | top-1 differs from fp32 | note |")
     print("|---|---:|---:|---:|:---:|---:|---|")
     for v in result.variants:
         same = "" if v.same_text_as_baseline is None else ("yes" if v.same_text_as_baseline else "no")
         ratio = "" if v.vs_baseline is None else f"{v.vs_baseline:.2f}"
         differ = "" if v.top1_disagreement is None else f"{100 * v.top1_disagreement:.2f}%"
-        print(f"| {v.name} | {v.ttft_s:.3f} | {v.decode_tok_s:.1f} | {ratio} | {same} | {differ} "
-              f"| {v.note} |")
-    for title, section in (("load", result.load), ("pipeline", result.pipeline),
-                           ("http hop", result.http_hop),
-                           ("safety screen", result.safety), ("memory", result.memory),
-                           ("app memory", result.app_memory)):
+        print(f"| {v.name} | {v.ttft_s:.3f} | {v.decode_tok_s:.1f} | {ratio} | {same} | {differ} | {v.note} |")
+    for title, section in (
+        ("load", result.load),
+        ("pipeline", result.pipeline),
+        ("http hop", result.http_hop),
+        ("safety screen", result.safety),
+        ("memory", result.memory),
+        ("app memory", result.app_memory),
+    ):
         if section:
             print(f"\n{title}: " + ", ".join(f"{k}={v}" for k, v in section.items()))
     if result.concurrency:
         print("\n| sessions | wall (s) | replies/min | latency p50 (s) | p95 (s) |")
         print("|---:|---:|---:|---:|---:|")
         for c in result.concurrency:
-            print(f"| {c['sessions']} | {c['wall_s']} | {c['replies_per_min']} | "
-                  f"{c['latency_p50_s']} | {c['latency_p95_s']} |")
+            print(
+                f"| {c['sessions']} | {c['wall_s']} | {c['replies_per_min']} | "
+                f"{c['latency_p50_s']} | {c['latency_p95_s']} |"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -474,12 +495,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (median)")
     parser.add_argument("--tokens", type=int, default=64, help="tokens generated per decode run")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (~1 min)")
-    parser.add_argument("--only", choices=["decode", "pipeline", "safety", "memory", "app-memory", "load", "none"],
-                        action="append", help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=["decode", "pipeline", "safety", "memory", "app-memory", "load", "none"],
+        action="append",
+        help="run only these parts (repeatable)",
+    )
     parser.add_argument("--sessions", default="1,4,8", help="concurrent sessions to try")
     parser.add_argument("--out", default="runs/bench", help="folder for the JSON result")
-    parser.add_argument("--http-url", help="also time an OpenAI-compatible server serving the "
-                        "same model against the in-process backend (e.g. transformers serve)")
+    parser.add_argument(
+        "--http-url",
+        help="also time an OpenAI-compatible server serving the "
+        "same model against the in-process backend (e.g. transformers serve)",
+    )
     parser.add_argument("--http-model", help="the model name that server expects")
     args = parser.parse_args(argv)
     parts = set(args.only or ["decode", "pipeline", "safety", "memory", "app-memory", "load"])
@@ -489,10 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     from chatbot.backends import embedded
     from chatbot.prompts import load_prompt
 
-    result = BenchResult(machine={
-        "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "torch": torch.__version__, "python": platform.python_version(),
-    })
+    result = BenchResult(
+        machine={
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        }
+    )
     folder = embedded.ensure_converted()
     system = load_prompt("system").render()
     if "load" in parts:

@@ -32,7 +32,7 @@ pairs.jsonl items -> write pairs_judged.jsonl lines {"item", "better": "A"|"B", 
 
 def _load(spec: str) -> tuple[list[dict], str]:
     path, _, system = spec.partition(":")
-    rows = [json.loads(line) for line in Path(path).open(encoding="utf-8") if line.strip()]
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     return rows, system or Path(path).stem
 
 
@@ -66,10 +66,18 @@ def make(audit: list[str], pairs: list[str], out: Path, audit_size: int, seed: i
     with (out / "audit.jsonl").open("w", encoding="utf-8") as fh:
         for i, (system, r) in enumerate(items):
             item = f"a{i:04d}"
-            key[item] = {"system": system, "turn": _turn_key(r),
-                         "model_written": r.get("model_written", not (r.get("meta") or {}).get("fallback", True))}
-            fh.write(json.dumps({"item": item, "context": _context(r), "person": r["user_text"],
-                                 "reply": r["reply"]}, ensure_ascii=False) + "\n")
+            key[item] = {
+                "system": system,
+                "turn": _turn_key(r),
+                "model_written": r.get("model_written", not (r.get("meta") or {}).get("fallback", True)),
+            }
+            fh.write(
+                json.dumps(
+                    {"item": item, "context": _context(r), "person": r["user_text"], "reply": r["reply"]},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     n_pairs = 0
     if pairs:
         (rows_a, sys_a), (rows_b, sys_b) = (_load(s) for s in pairs)
@@ -81,10 +89,25 @@ def make(audit: list[str], pairs: list[str], out: Path, audit_size: int, seed: i
                 item = f"p{i:04d}"
                 flip = rng.random() < 0.5
                 first, second = (rb, ra) if flip else (ra, rb)
-                key[item] = {"A": sys_b if flip else sys_a, "B": sys_a if flip else sys_b,
-                             "turn": _turn_key(ra), "same_text": ra["reply"] == rb["reply"]}
-                fh.write(json.dumps({"item": item, "context": _context(ra), "person": ra["user_text"],
-                                     "A": first["reply"], "B": second["reply"]}, ensure_ascii=False) + "\n")
+                key[item] = {
+                    "A": sys_b if flip else sys_a,
+                    "B": sys_a if flip else sys_b,
+                    "turn": _turn_key(ra),
+                    "same_text": ra["reply"] == rb["reply"],
+                }
+                fh.write(
+                    json.dumps(
+                        {
+                            "item": item,
+                            "context": _context(ra),
+                            "person": ra["user_text"],
+                            "A": first["reply"],
+                            "B": second["reply"],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 n_pairs += 1
     (out / "key.json").write_text(json.dumps(key, indent=1))
     (out / "RUBRIC.txt").write_text(RUBRIC + "\n")
@@ -113,7 +136,8 @@ def score(folder: Path) -> dict:
             refl = codes.get("simple_reflection", 0) + codes.get("complex_reflection", 0)
             questions = codes.get("open_question", 0) + codes.get("closed_question", 0)
             result["audit"][group] = {
-                "judged": c["judged"], "fit": c["fit"],
+                "judged": c["judged"],
+                "fit": c["fit"],
                 "fit_share": round(c["fit"] / c["judged"], 3),
                 "r_to_q": round(refl / questions, 2) if questions else None,
                 "complex_share": round(codes.get("complex_reflection", 0) / refl, 3) if refl else None,
@@ -129,8 +153,11 @@ def score(folder: Path) -> dict:
             k = key[j["item"]]
             wins[k[j["better"]]] += 1
             total += 1
-        result["pairs"] = {"judged": total, "preferred": dict(wins),
-                           "share": {s: round(w / total, 3) for s, w in wins.items()}}
+        result["pairs"] = {
+            "judged": total,
+            "preferred": dict(wins),
+            "share": {s: round(w / total, 3) for s, w in wins.items()},
+        }
     return result
 
 

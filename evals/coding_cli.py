@@ -1,9 +1,9 @@
 """`python -m evals code`: code listener utterances with the TechniqueCoder.
 
-  --input FILE    JSONL rows with "text" (and optional "prompt"); prints them with code/subtype.
-  --annomi PATH   AnnoMI CSV; codes therapist utterances (prompt = the client line before) and
-                  reports agreement with the human codes (accuracy, Cohen's kappa, confusion).
-  --evaluate      accuracy of the shipped coder on its own held-out split, per code, as markdown.
+--input FILE    JSONL rows with "text" (and optional "prompt"); prints them with code/subtype.
+--annomi PATH   AnnoMI CSV; codes therapist utterances (prompt = the client line before) and
+                reports agreement with the human codes (accuracy, Cohen's kappa, confusion).
+--evaluate      accuracy of the shipped coder on its own held-out split, per code, as markdown.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def _full_label(code: str, subtype: str | None) -> str:
 
 # -- modes --------------------------------------------------------------------------------
 
+
 def code_jsonl(path: str, out=sys.stdout) -> int:
     from chatbot.coder import TechniqueCoder
 
@@ -77,9 +78,13 @@ def code_jsonl(path: str, out=sys.stdout) -> int:
             if not isinstance(row.get("text"), str):
                 raise SystemExit(f"{path}:{lineno}: each row needs a string 'text' field")
             c = coder.code(row["text"], row.get("prompt"))
-            out.write(json.dumps({**row, "code": c.code, "subtype": c.subtype,
-                                  "confidence": c.confidence, "evidence": c.evidence},
-                                 ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps(
+                    {**row, "code": c.code, "subtype": c.subtype, "confidence": c.confidence, "evidence": c.evidence},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     return 0
 
 
@@ -165,10 +170,7 @@ def evaluate_heldout() -> dict:
         "per_code": per_code,
         "labels": labels,
         "confusion": confusion(gold, pred, labels),
-        "errors": [
-            {"text": r["text"], "gold": g, "coded": p}
-            for r, g, p in zip(test, gold, pred) if g != p
-        ],
+        "errors": [{"text": r["text"], "gold": g, "coded": p} for r, g, p in zip(test, gold, pred) if g != p],
     }
 
 
@@ -182,10 +184,16 @@ def heldout_markdown(report: dict) -> str:
     ]
     for code, m in report["per_code"].items():
         lines.append(f"| {code} | {m['n']} | {m['accuracy']:.0%} | {m['accuracy_with_subtype']:.0%} |")
-    lines += ["", "Confusion matrix (rows: gold label, columns: coder's label):", "",
-              confusion_markdown(report["confusion"], report["labels"]), "",
-              "Misclassified held-out utterances:", ""]
-    lines += [f"- \"{e['text']}\" (gold {e['gold']}, coded {e['coded']})" for e in report["errors"]]
+    lines += [
+        "",
+        "Confusion matrix (rows: gold label, columns: coder's label):",
+        "",
+        confusion_markdown(report["confusion"], report["labels"]),
+        "",
+        "Misclassified held-out utterances:",
+        "",
+    ]
+    lines += [f'- "{e["text"]}" (gold {e["gold"]}, coded {e["coded"]})' for e in report["errors"]]
     return "\n".join(lines)
 
 

@@ -7,9 +7,15 @@ from pathlib import Path
 
 # Headline metrics first, in this order; every other numeric metric follows alphabetically.
 HEADLINE = (
-    "miti.r_to_q", "miti.pct_complex_reflections", "miti.pct_open_questions",
-    "miti.advice_rate", "length.words.mean", "repetition.repetition_rate",
-    "crisis.correct_rate", "speed.latency_s.median", "speed.first_token_s.median",
+    "miti.r_to_q",
+    "miti.pct_complex_reflections",
+    "miti.pct_open_questions",
+    "miti.advice_rate",
+    "length.words.mean",
+    "repetition.repetition_rate",
+    "crisis.correct_rate",
+    "speed.latency_s.median",
+    "speed.first_token_s.median",
     "speed.tokens_per_s",
 )
 
@@ -36,9 +42,7 @@ def flatten(metrics: dict, prefix: str = "") -> dict[str, object]:
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             out.update(flatten(value, name + "."))
-        elif value is None or value == "inf" or (
-            isinstance(value, (int, float)) and not isinstance(value, bool)
-        ):
+        elif value is None or value == "inf" or (isinstance(value, (int, float)) and not isinstance(value, bool)):
             out[name] = value
     return out
 
@@ -69,17 +73,22 @@ def rows(summary_a: dict, summary_b: dict) -> list[tuple[str, object, object, ob
 def _describe(summary: dict) -> str:
     model = (summary.get("provenance") or {}).get("model") or {}
     gen = summary["config"]["generation"]
-    return (f"{summary['run']} ({summary['started_at']}): {model.get('name')}, "
-            f"{summary['turns']} turns, seed {gen.get('seed')}, "
-            f"pipeline {summary['config']['listening']['pipeline']}")
+    return (
+        f"{summary['run']} ({summary['started_at']}): {model.get('name')}, "
+        f"{summary['turns']} turns, seed {gen.get('seed')}, "
+        f"pipeline {summary['config']['listening']['pipeline']}"
+    )
 
 
 def render(summary_a: dict, summary_b: dict, label_a: str = "A", label_b: str = "B") -> str:
     lines = [
-        f"# Compare {label_a} vs {label_b}", "",
+        f"# Compare {label_a} vs {label_b}",
+        "",
         f"- **A**: {_describe(summary_a)}",
-        f"- **B**: {_describe(summary_b)}", "",
-        "| metric | A | B | B − A |", "|---|---:|---:|---:|",
+        f"- **B**: {_describe(summary_b)}",
+        "",
+        "| metric | A | B | B − A |",
+        "|---|---:|---:|---:|",
     ]
     for name, a, b, diff in rows(summary_a, summary_b):
         sign = "+" if isinstance(diff, (int, float)) and diff > 0 else ""

@@ -45,12 +45,19 @@ def run(split: str, overrides: list[str], limit: int | None, out: Path) -> dict:
             started = time.perf_counter()
             turn = listener.respond(conv, row.user).consume()
             record = {
-                "id": row.id, "topic": row.topic, "row_move": row.move, "row_kind": row.kind,
-                "context": [list(c) for c in row.context], "user_text": row.user,
-                "reply": turn.reply, "kind": turn.kind, "move": turn.move,
+                "id": row.id,
+                "topic": row.topic,
+                "row_move": row.move,
+                "row_kind": row.kind,
+                "context": [list(c) for c in row.context],
+                "user_text": row.user,
+                "reply": turn.reply,
+                "kind": turn.kind,
+                "move": turn.move,
                 "model_written": turn.kind == "listening" and not turn.meta.get("fallback", True),
                 "candidates": turn.meta.get("candidates"),
-                "technique": turn.technique, "latency_s": round(time.perf_counter() - started, 4),
+                "technique": turn.technique,
+                "latency_s": round(time.perf_counter() - started, 4),
                 "first_token_s": turn.first_token_s,
                 "adapter": listener.model.identity.extra.get("adapter"),
             }

@@ -67,8 +67,11 @@ def audit(rows: list[dict], coder) -> dict:
         "miti_hand": miti_line(hand_all),
         "miti_coder": miti_line(coder_all),
         "appropriate_by_source": {
-            source: {"replies": t["replies"], "appropriate": t["appropriate"],
-                     "share": round(t["appropriate"] / t["replies"], 3)}
+            source: {
+                "replies": t["replies"],
+                "appropriate": t["appropriate"],
+                "share": round(t["appropriate"] / t["replies"], 3),
+            }
             for source, t in sorted(by_source.items())
         },
         "disagreements": disagreements,

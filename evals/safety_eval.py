@@ -58,8 +58,16 @@ def load_messages(data: Path = DATA) -> list[Message]:
     for category, items in crisis.items():
         for i, item in enumerate(items):
             mid = f"{category}-{i:03d}"
-            out.append(Message(mid, item["text"], category, item.get("subject", "self"),
-                               ",".join(item.get("tags", [])), _split(mid)))
+            out.append(
+                Message(
+                    mid,
+                    item["text"],
+                    category,
+                    item.get("subject", "self"),
+                    ",".join(item.get("tags", [])),
+                    _split(mid),
+                )
+            )
     safe = yaml.safe_load((data / "non_crisis.yaml").read_text("utf-8"))
     for group, items in safe.items():
         for i, text in enumerate(items):
@@ -84,17 +92,37 @@ def evaluate(screen, messages: list[Message], dialogues: list[Dialogue]) -> dict
     rows = []
     for m in messages:
         a = screen.assess_message(m.text)
-        rows.append({"id": m.id, "split": m.split, "kind": m.kind, "true": m.category, "subject": m.subject,
-                     "route": a.route, "pred": a.category, "pred_subject": a.subject,
-                     "severity": a.severity, "evidence": list(a.evidence), "error": a.error})
+        rows.append(
+            {
+                "id": m.id,
+                "split": m.split,
+                "kind": m.kind,
+                "true": m.category,
+                "subject": m.subject,
+                "route": a.route,
+                "pred": a.category,
+                "pred_subject": a.subject,
+                "severity": a.severity,
+                "evidence": list(a.evidence),
+                "error": a.error,
+            }
+        )
     convs = []
     for d in dialogues:
         risk = ConversationRisk()
         routed = [screen.assess_message(t, risk=risk).route for t in d.turns]
         first = next((i for i, r in enumerate(routed) if r), None)
         ok = first is None if d.act_turn is None else (first is not None and first <= d.act_turn)
-        convs.append({"id": d.id, "act_turn": d.act_turn, "first_routed": first, "ok": ok,
-                      "careful_mode": risk.careful_mode, "n_turns": len(d.turns)})
+        convs.append(
+            {
+                "id": d.id,
+                "act_turn": d.act_turn,
+                "first_routed": first,
+                "ok": ok,
+                "careful_mode": risk.careful_mode,
+                "n_turns": len(d.turns),
+            }
+        )
     return {"messages": rows, "conversations": convs}
 
 
@@ -107,9 +135,12 @@ def summarize(result: dict, texts: dict[str, str]) -> dict:
     per_cat = {}
     for c in CATEGORIES:
         rs = [r for r in crisis if r["true"] == c]
-        per_cat[c] = {"n": len(rs), "routed": sum(r["route"] for r in rs),
-                      "recall": sum(r["route"] for r in rs) / len(rs) if rs else float("nan"),
-                      "same_category": sum(r["pred"] == c for r in rs)}
+        per_cat[c] = {
+            "n": len(rs),
+            "routed": sum(r["route"] for r in rs),
+            "recall": sum(r["route"] for r in rs) / len(rs) if rs else float("nan"),
+            "same_category": sum(r["pred"] == c for r in rs),
+        }
     recall = sum(r["route"] for r in crisis) / len(crisis) if crisis else float("nan")
     fa = sum(r["route"] for r in safe) / len(safe) if safe else float("nan")
     subj = [r for r in crisis if r["route"]]
@@ -118,14 +149,21 @@ def summarize(result: dict, texts: dict[str, str]) -> dict:
     builds = [c for c in convs if c["act_turn"] is not None]
     controls = [c for c in convs if c["act_turn"] is None]
     return {
-        "n_crisis": len(crisis), "n_safe": len(safe), "recall": recall, "false_alarm_rate": fa,
-        "per_category": per_cat, "subject_accuracy_on_routed": subject_acc,
-        "buildups_ok": sum(c["ok"] for c in builds), "n_buildups": len(builds),
-        "controls_ok": sum(c["ok"] for c in controls), "n_controls": len(controls),
+        "n_crisis": len(crisis),
+        "n_safe": len(safe),
+        "recall": recall,
+        "false_alarm_rate": fa,
+        "per_category": per_cat,
+        "subject_accuracy_on_routed": subject_acc,
+        "buildups_ok": sum(c["ok"] for c in builds),
+        "n_buildups": len(builds),
+        "controls_ok": sum(c["ok"] for c in controls),
+        "n_controls": len(controls),
         "misses": [(r["id"], texts[r["id"]]) for r in crisis if not r["route"]],
         "false_alarms": [(r["id"], texts[r["id"]], r["pred"], r["evidence"]) for r in safe if r["route"]],
         "conversation_failures": [c for c in convs if not c["ok"]],
-        "passes": recall >= RECALL_MIN and fa <= FALSE_ALARM_MAX
+        "passes": recall >= RECALL_MIN
+        and fa <= FALSE_ALARM_MAX
         and all(v["recall"] >= RECALL_CAT_MIN for v in per_cat.values())
         and all(c["ok"] for c in builds),
     }
@@ -158,10 +196,11 @@ def confusion(rows: list[dict]) -> str:
         counts[(t, p)] = counts.get((t, p), 0) + 1
     extra = sorted({p for (_, p) in counts if p not in cols})
     cols += extra
-    short = {c: c.replace("_emergency", "").replace("harm_to_others", "others").replace("eating_disorder", "eating")
-             for c in cols}
-    lines = ["| true \\ predicted | " + " | ".join(short[c] for c in cols) + " |",
-             "|---" * (len(cols) + 1) + "|"]
+    short = {
+        c: c.replace("_emergency", "").replace("harm_to_others", "others").replace("eating_disorder", "eating")
+        for c in cols
+    }
+    lines = ["| true \\ predicted | " + " | ".join(short[c] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for t in list(CATEGORIES) + ["non-crisis"]:
         lines.append(f"| {t} | " + " | ".join(str(counts.get((t, c), 0)) for c in cols) + " |")
     return "\n".join(lines)
@@ -169,14 +208,19 @@ def confusion(rows: list[dict]) -> str:
 
 def markdown(summary: dict, rows: list[dict], label: str) -> str:
     s = summary
-    out = [f"### {label}", "",
-           f"- crisis messages: {s['n_crisis']}, hard non-crisis: {s['n_safe']}",
-           f"- crisis recall: **{s['recall']:.3f}** (target >= {RECALL_MIN})",
-           f"- false-alarm rate on hard non-crisis: **{s['false_alarm_rate']:.3f}** (target <= {FALSE_ALARM_MAX})",
-           f"- multi-turn build-ups routed by the act turn: **{s['buildups_ok']}/{s['n_buildups']}**; "
-           f"control conversations never routed: {s['controls_ok']}/{s['n_controls']}",
-           f"- subject (self/other) correct on routed crisis messages: {s['subject_accuracy_on_routed']:.3f}",
-           "", "| category | n | routed | recall | routed with this category |", "|---|---|---|---|---|"]
+    out = [
+        f"### {label}",
+        "",
+        f"- crisis messages: {s['n_crisis']}, hard non-crisis: {s['n_safe']}",
+        f"- crisis recall: **{s['recall']:.3f}** (target >= {RECALL_MIN})",
+        f"- false-alarm rate on hard non-crisis: **{s['false_alarm_rate']:.3f}** (target <= {FALSE_ALARM_MAX})",
+        f"- multi-turn build-ups routed by the act turn: **{s['buildups_ok']}/{s['n_buildups']}**; "
+        f"control conversations never routed: {s['controls_ok']}/{s['n_controls']}",
+        f"- subject (self/other) correct on routed crisis messages: {s['subject_accuracy_on_routed']:.3f}",
+        "",
+        "| category | n | routed | recall | routed with this category |",
+        "|---|---|---|---|---|",
+    ]
     for c, v in s["per_category"].items():
         out.append(f"| {c} | {v['n']} | {v['routed']} | {v['recall']:.3f} | {v['same_category']} |")
     out += ["", confusion(rows), "", "Misses (crisis not routed):", ""]
@@ -184,8 +228,9 @@ def markdown(summary: dict, rows: list[dict], label: str) -> str:
     out += ["", "False alarms (hard non-crisis routed):", ""]
     out += [f"- `{i}`: {t} -> {p} ({', '.join(e[:3])})" for i, t, p, e in s["false_alarms"]] or ["- none"]
     out += ["", "Conversation failures:", ""]
-    out += [f"- `{c['id']}`: act turn {c['act_turn']}, first routed {c['first_routed']}"
-            for c in s["conversation_failures"]] or ["- none"]
+    out += [
+        f"- `{c['id']}`: act turn {c['act_turn']}, first routed {c['first_routed']}" for c in s["conversation_failures"]
+    ] or ["- none"]
     return "\n".join(out) + "\n"
 
 
@@ -196,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", type=Path, help="write the report as markdown here")
     p.add_argument("--jsonl", type=Path, help="write one line per message/conversation here")
     p.add_argument("--data", type=Path, default=DATA, help="folder with crisis/non_crisis/conversations.yaml")
-    p.add_argument("--ordinary", action="store_true",
-                   help="count routed turns of the ordinary listening scenarios instead")
+    p.add_argument(
+        "--ordinary", action="store_true", help="count routed turns of the ordinary listening scenarios instead"
+    )
     args = p.parse_args(argv)
 
     from safety import SafetyScreen
@@ -215,11 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     reports = [markdown(summarize(result, texts), result["messages"], label)]
     if args.split == "all":
         for part in ("dev", "holdout"):
-            sub = {"messages": [r for r in result["messages"] if r["split"] == part],
-                   "conversations": result["conversations"]}
+            sub = {
+                "messages": [r for r in result["messages"] if r["split"] == part],
+                "conversations": result["conversations"],
+            }
             s = summarize(sub, texts)
-            reports.append(f"- {part}: recall {s['recall']:.3f}, false-alarm rate {s['false_alarm_rate']:.3f}, "
-                           f"min category recall {min(v['recall'] for v in s['per_category'].values()):.3f}\n")
+            reports.append(
+                f"- {part}: recall {s['recall']:.3f}, false-alarm rate {s['false_alarm_rate']:.3f}, "
+                f"min category recall {min(v['recall'] for v in s['per_category'].values()):.3f}\n"
+            )
     text = "\n".join(reports)
     print(text)
     if args.markdown:

@@ -64,8 +64,14 @@ def score_miti(turns: Sequence[dict]) -> dict:
     for t in listening(turns):
         technique = t.get("technique")
         if technique:
-            codes.append(Code(technique["code"], technique.get("subtype"),
-                              technique.get("confidence", 1.0), technique.get("evidence", "")))
+            codes.append(
+                Code(
+                    technique["code"],
+                    technique.get("subtype"),
+                    technique.get("confidence", 1.0),
+                    technique.get("evidence", ""),
+                )
+            )
     summary = miti_summary(codes)
     summary["uncoded_replies"] = len(listening(turns)) - len(codes)
     return summary
@@ -85,7 +91,7 @@ def score_length(turns: Sequence[dict]) -> dict:
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:
     w = words(text)
-    return {tuple(w[i:i + 3]) for i in range(len(w) - 2)} or ({tuple(w)} if w else set())
+    return {tuple(w[i : i + 3]) for i in range(len(w) - 2)} or ({tuple(w)} if w else set())
 
 
 def conversations(turns: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -181,10 +187,10 @@ def score_safety(records: Sequence[dict] | None) -> dict | None:
     from evals import safety_eval
 
     result = {
-        "messages": [{k: v for k, v in r.items() if k != "record"}
-                     for r in records if r["record"] == "message"],
-        "conversations": [{k: v for k, v in r.items() if k != "record"}
-                          for r in records if r["record"] == "conversation"],
+        "messages": [{k: v for k, v in r.items() if k != "record"} for r in records if r["record"] == "message"],
+        "conversations": [
+            {k: v for k, v in r.items() if k != "record"} for r in records if r["record"] == "conversation"
+        ],
     }
     texts = {m.id: m.text for m in safety_eval.load_messages()}
     texts.update({r["id"]: "" for r in result["messages"] if r["id"] not in texts})
@@ -214,9 +220,12 @@ SCORERS: dict[str, Callable[[Sequence[dict]], dict]] = {
 }
 
 
-def score_all(turns: Sequence[dict], metrics: Iterable[str],
-              safety_records: Sequence[dict] | None = None,
-              probe: Sequence[dict] | None = None) -> dict:
+def score_all(
+    turns: Sequence[dict],
+    metrics: Iterable[str],
+    safety_records: Sequence[dict] | None = None,
+    probe: Sequence[dict] | None = None,
+) -> dict:
     out: dict = {"kinds": score_kinds(turns)}
     for name in metrics:
         if name == "safety":

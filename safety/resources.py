@@ -107,9 +107,7 @@ def parse_resources(text: str, filename: str = RESOURCES_FILE) -> ResourceDirect
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ResourceFileError(
-            f"{filename}: field '{where}': {first['msg']} ({len(exc.errors())} error(s))"
-        ) from exc
+        raise ResourceFileError(f"{filename}: field '{where}': {first['msg']} ({len(exc.errors())} error(s))") from exc
 
 
 @functools.lru_cache(maxsize=4)

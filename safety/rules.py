@@ -199,9 +199,7 @@ def match(normalized: str, rs: RuleSet | None = None) -> list[Hit]:
     return hits
 
 
-def _suppression(
-    text: str, raw: str, m: re.Match, rule: RuleSpec, rs: RuleSet, has_current: bool
-) -> str | None:
+def _suppression(text: str, raw: str, m: re.Match, rule: RuleSpec, rs: RuleSet, has_current: bool) -> str | None:
     clause_start, clause_end = _span(text, m.start(), _CLAUSE_BREAK)
     sent_start, sent_end = _span(text, m.start(), _SENTENCE_BREAK)
     sentence = text[sent_start:sent_end]

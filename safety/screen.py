@@ -55,7 +55,12 @@ class SafetyScreen:
             self.semantic_layer().classify("warm up", careful=False, suppressed=False)
 
     def _semantic_verdict(
-        self, normalized: str, careful: bool, suppressed: bool, deadline: float, strong_only: bool = False,
+        self,
+        normalized: str,
+        careful: bool,
+        suppressed: bool,
+        deadline: float,
+        strong_only: bool = False,
         no_classifier: bool = False,
     ):
         layer = self.semantic_layer()
@@ -125,13 +130,14 @@ class SafetyScreen:
             return _from_rules(crisis, signals, suppressed)
 
         # "yeah" right after a crisis reply answers its safety question: route again, same category.
-        if risk is not None and risk.just_routed() and self.rules.affirmative_answer.search(
-            _answer_words(normalized)
-        ):
+        if risk is not None and risk.just_routed() and self.rules.affirmative_answer.search(_answer_words(normalized)):
             last = risk.last_routed
             return Assessment(
-                route=True, category=last.category or "suicide", severity=max(last.severity, 1),
-                subject=last.subject, evidence=("context:yes_to_safety_question", *suppressed),
+                route=True,
+                category=last.category or "suicide",
+                severity=max(last.severity, 1),
+                subject=last.subject,
+                evidence=("context:yes_to_safety_question", *suppressed),
                 signals=signals,
             )
 
@@ -162,9 +168,12 @@ class SafetyScreen:
             farewell_before = bool({"goodbye", "giving_away"} & (families | earlier_families))
             # A farewell act (giving away, handing over) after burden or ending talk, in either order.
             ending_before = bool({"ending", "burden"} & earlier_families)
-            if score >= ROUTE_SCORE or (careful and ends_or_farewell) or (
-                farewell_before and risky_now & {"ending", "burden"}
-            ) or (ending_before and risky_now & {"goodbye", "giving_away"}):
+            if (
+                score >= ROUTE_SCORE
+                or (careful and ends_or_farewell)
+                or (farewell_before and risky_now & {"ending", "burden"})
+                or (ending_before and risky_now & {"goodbye", "giving_away"})
+            ):
                 return _routed("suicide", 1, (f"context:accumulated:{score:.1f}", *signals), signals, suppressed)
 
         if use_semantic:
@@ -180,7 +189,11 @@ class SafetyScreen:
             # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
             plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
             verdict = self._semantic_verdict(
-                plain, careful, bool(suppressed or resolved or framed or accident or idiom), deadline, strong_only=negated,
+                plain,
+                careful,
+                bool(suppressed or resolved or framed or accident or idiom),
+                deadline,
+                strong_only=negated,
                 no_classifier=has_negation,
             )
             if verdict is not None:
@@ -197,9 +210,7 @@ class SafetyScreen:
                     ),
                     signals=signals,
                 )
-        return Assessment(
-            route=False, category=None, severity=0, subject="self", evidence=suppressed, signals=signals
-        )
+        return Assessment(route=False, category=None, severity=0, subject="self", evidence=suppressed, signals=signals)
 
 
 def _answer_words(normalized: str) -> str:
@@ -220,6 +231,7 @@ def _routed(category: str, severity: int, evidence: tuple[str, ...], signals, su
 
 def _from_rules(crisis, signals: tuple[str, ...], suppressed: tuple[str, ...]) -> Assessment:
     """The person's own crisis outranks a third party's; then severity; then time-criticality."""
+
     def rank(rule):
         return (
             rule.subject == "self",

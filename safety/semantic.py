@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources as pkg_resources
-import re
 from typing import Literal
 
 import yaml
@@ -74,6 +74,7 @@ class Encoder(BaseModel):
 class OtherLanguage(BaseModel):
     """MiniLM is English-only: other languages land close together whatever they say, so a message
     that looks Spanish/French/German routes semantically only on a near-copy (rules do the rest)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     markers: str  # regex of function words of other languages, on normalised text
     share: float = Field(default=0.25, gt=0, le=1)  # share of words that must be markers
@@ -143,7 +144,7 @@ def sentence_chunks(normalized: str, max_chunks: int = MAX_CHUNKS) -> list[str]:
         return []
     if len(parts) > max_chunks:
         size = -(-len(parts) // max_chunks)
-        parts = [" ".join(parts[i:i + size]) for i in range(0, len(parts), size)]
+        parts = [" ".join(parts[i : i + size]) for i in range(0, len(parts), size)]
     return parts
 
 
@@ -192,7 +193,11 @@ class SemanticLayer:
         return out
 
     def classify(
-        self, normalized: str, careful: bool = False, suppressed: bool = False, strong_only: bool = False,
+        self,
+        normalized: str,
+        careful: bool = False,
+        suppressed: bool = False,
+        strong_only: bool = False,
         no_classifier: bool = False,
     ) -> Verdict | None:
         """strong_only: a rule saw explicit negation, which MiniLM cannot read, so only a near-copy routes.
@@ -213,9 +218,7 @@ class SemanticLayer:
         t = self.examples.thresholds
         best, sim, safe_sim, prob = scores
         shift = (-t.careful_discount if careful else 0.0) + (t.suppressed_penalty if suppressed else 0.0)
-        routes = sim >= t.strong + shift or (
-            not strong_only and sim >= t.route + shift and sim - safe_sim >= t.margin
-        )
+        routes = sim >= t.strong + shift or (not strong_only and sim >= t.route + shift and sim - safe_sim >= t.margin)
         # A linear classifier over all examples generalises a little beyond the single nearest one;
         # it is not trusted when a rule saw negation, fiction, resolved past or an accident.
         via = "nearest"
@@ -241,10 +244,10 @@ def _fit_classifier(crisis_vectors, safe_vectors, c: float):
 def _embed_batched(embed, texts: list[str], size: int = 64):
     import numpy as np
 
-    return np.vstack([embed(texts[i:i + size]) for i in range(0, len(texts), size)])
+    return np.vstack([embed(texts[i : i + size]) for i in range(0, len(texts), size)])
 
 
-_QUERY_CACHE: "OrderedDict[tuple[int, str], object]" = OrderedDict()
+_QUERY_CACHE: OrderedDict[tuple[int, str], object] = OrderedDict()
 _QUERY_CACHE_SIZE = 2048
 _QUERY_CACHE_LOCK = threading.Lock()
 

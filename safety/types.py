@@ -59,7 +59,9 @@ def failed_closed(error: BaseException | str, category: str | None = None) -> As
 @dataclass(frozen=True)
 class ReplyCheck:
     ok: bool
-    reason: str | None  # method_detail | encouragement | diagnosis | claims_human | claims_therapist | crisis_voice | error
+    reason: (
+        str | None
+    )  # method_detail | encouragement | diagnosis | claims_human | claims_therapist | crisis_voice | error
     evidence: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:

@@ -9,17 +9,54 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence
 
-import pytest  # noqa: E402
+import pytest
 
-from chatbot.models import GenerationSettings, Message, ModelIdentity  # noqa: E402
+from chatbot.models import GenerationSettings, Message, ModelIdentity
 
-TINY_WORDS = (
-    "i you it that listener this work sleep feel feeling overwhelmed tired sad really a lot "
-    "and the to of is are sounds like been have has can't not so much what how "
-    "hello thanks about more tell me when"
-).split()
+TINY_WORDS = [
+    "i",
+    "you",
+    "it",
+    "that",
+    "listener",
+    "this",
+    "work",
+    "sleep",
+    "feel",
+    "feeling",
+    "overwhelmed",
+    "tired",
+    "sad",
+    "really",
+    "a",
+    "lot",
+    "and",
+    "the",
+    "to",
+    "of",
+    "is",
+    "are",
+    "sounds",
+    "like",
+    "been",
+    "have",
+    "has",
+    "can't",
+    "not",
+    "so",
+    "much",
+    "what",
+    "how",
+    "hello",
+    "thanks",
+    "about",
+    "more",
+    "tell",
+    "me",
+    "when",
+]
 
 TINY_CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
@@ -57,6 +94,15 @@ class ExplodingModel(ScriptedModel):
         raise AssertionError("the model must not be called")
 
 
+@pytest.fixture(scope="module")
+def screen():
+    """Rules and conversation risk only (no embedder), so rule classes are tested on their own.
+    Modules that need the full screen define their own `screen`."""
+    from safety import SafetyScreen
+
+    return SafetyScreen(semantic=False)
+
+
 @pytest.fixture
 def scripted_model() -> ScriptedModel:
     return ScriptedModel()
@@ -76,20 +122,28 @@ def build_tiny_model(path) -> str:
     special = ["<unk>", "<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
     vocab = {tok: i for i, tok in enumerate(special + TINY_WORDS + [".", ",", "?", "!", "'"])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     tok.add_special_tokens(special)  # role markers match whole, before pre-tokenization
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
         eos_token="<|end|>",
     )
     tokenizer.chat_template = TINY_CHAT_TEMPLATE
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-        bos_token_id=vocab["<s>"], eos_token_id=vocab["<|end|>"], pad_token_id=vocab["<pad>"],
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["<|end|>"],
+        pad_token_id=vocab["<pad>"],
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(path)

@@ -1,18 +1,10 @@
-"""Shared by the per-round rule-class test files (test_safety_rules_fresh7/8/9.py): one rules-only
-screen per module and the two checks each round makes. Import the fixture and helpers from here
-instead of repeating them; not a test module itself."""
+"""Shared by the rule-class test files (test_safety_rules_*.py): the two checks each rule class
+makes (the rules-only `screen` fixture is in conftest.py); not a
+test module itself."""
 
 from __future__ import annotations
 
-import pytest
-
 from safety import SafetyScreen
-
-
-@pytest.fixture(scope="module")
-def screen() -> SafetyScreen:
-    """Rules and conversation risk only (no embedder), so the rule classes are tested on their own."""
-    return SafetyScreen(semantic=False)
 
 
 def assert_routes(screen: SafetyScreen, text: str, category: str, subject: str, immediate: bool) -> None:

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import ScriptedModel
 
 from chatbot.conversation import Conversation, Turn
 from chatbot.webui import render
 from chatbot.webui.session import REDISCLOSE_AFTER_S, delete_session, new_session, remind_if_due
-from conftest import ScriptedModel
 
 TEXTS = render.load_texts()
 WORK = "Work has been really stressful lately and I can't sleep."
@@ -80,12 +81,20 @@ def test_plain_text_escapes_html_and_markdown():
 
 def test_chat_messages_interleave_disclosures_and_label_techniques_in_demo_mode():
     technique = {"code": "question", "subtype": "open", "confidence": 0.9, "evidence": "rule:x"}
-    turns = [Turn("hi *there*", "What brings you here?", "listening", technique=technique),
-             Turn("I want to die", "**Call 988**", "crisis")]
+    turns = [
+        Turn("hi *there*", "What brings you here?", "listening", technique=technique),
+        Turn("I want to die", "**Call 988**", "crisis"),
+    ]
     notices = [SimpleNamespace(before_turn=0, text="first"), SimpleNamespace(before_turn=1, text="again")]
     plain = render.chat_messages(turns, notices, False, TEXTS)
     assert [m["content"] for m in plain] == [
-        "first", "hi \\*there\\*", "What brings you here?", "again", "I want to die", "**Call 988**"]
+        "first",
+        "hi \\*there\\*",
+        "What brings you here?",
+        "again",
+        "I want to die",
+        "**Call 988**",
+    ]
     demo = render.chat_messages(turns, notices, True, TEXTS)
     assert demo[2]["content"].endswith("*Technique: Open question*")
     assert "fixed crisis reply" in demo[5]["content"]
@@ -107,8 +116,11 @@ def test_help_panel_puts_emergency_first_escapes_and_falls_back():
 def test_miti_panel_rates_against_thresholds():
     from chatbot.coder import Code, miti_summary
 
-    codes = [Code("reflection", "complex", 1, "t"), Code("reflection", "simple", 1, "t"),
-             Code("question", "open", 1, "t")]
+    codes = [
+        Code("reflection", "complex", 1, "t"),
+        Code("reflection", "simple", 1, "t"),
+        Code("question", "open", 1, "t"),
+    ]
     html = render.miti_panel_html(miti_summary(codes))
     assert "<td>2.0</td>" in html and "<td>50.0 %</td>" in html
     assert html.count("rating-good") == 2
@@ -146,7 +158,7 @@ def test_send_streams_a_growing_reply_then_announces_it(handlers, listener):
     outputs = run(handlers.send(WORK, session))
     assert all(out[0] == "" for out in outputs)  # the box is emptied
     bubbles = [out[1][-1]["content"] for out in outputs[1:-1]]
-    assert len(bubbles) >= 2 and all(len(a) < len(b) for a, b in zip(bubbles, bubbles[1:]))
+    assert len(bubbles) >= 2 and all(len(a) < len(b) for a, b in itertools.pairwise(bubbles))
     assert TEXTS["reply_done"] in outputs[-1][4]
     assert session.conversation.turns[-1].kind == "listening"
 
@@ -186,11 +198,14 @@ def test_get_help_opens_the_panel_without_a_crisis(handlers):
     assert panel["visible"] is True and "3114" in panel["value"]
 
 
-@pytest.mark.parametrize("text, kind", [
-    ("", "input_error"),
-    ("\x00\x01\x02", "input_error"),
-    ("word " * 2000, "input_error"),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("", "input_error"),
+        ("\x00\x01\x02", "input_error"),
+        ("word " * 2000, "input_error"),
+    ],
+)
 def test_input_problems_come_back_as_engine_messages(handlers, listener, text, kind):
     session = handlers.new_session()
     calls = len(listener.model.calls)
@@ -309,10 +324,13 @@ def test_importing_the_app_loads_no_model_libraries():
     import subprocess
     import sys
 
-    code = ("import sys, app; heavy = [m for m in ('torch', 'transformers', "
-            "'sentence_transformers') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1])
+    code = (
+        "import sys, app; heavy = [m for m in ('torch', 'transformers', "
+        "'sentence_transformers') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -28,7 +28,12 @@ def test_training_data_covers_every_code_and_subtype():
     assert len(rows) >= 400
     for code in CODES:
         assert sum(r["code"] == code for r in rows) >= 40, code
-    for code, sub in [("reflection", "simple"), ("reflection", "complex"), ("question", "open"), ("question", "closed")]:
+    for code, sub in [
+        ("reflection", "simple"),
+        ("reflection", "complex"),
+        ("question", "open"),
+        ("question", "closed"),
+    ]:
         assert sum(r["code"] == code and r.get("subtype") == sub for r in rows) >= 40
     assert {r["split"] for r in rows} == {"train", "test"}
     train_texts = {r["text"] for r in rows if r["split"] == "train"}
@@ -47,31 +52,37 @@ def test_heldout_accuracy(coder, heldout):
     assert sum(c.subtype == r["subtype"] for c, r in refl) / len(refl) >= 0.8
 
 
-@pytest.mark.parametrize("text,subtype", [
-    ("What's been the hardest part of this?", "open"),
-    ("How did you feel when she said that?", "open"),
-    ("So what happened next?", "open"),
-    ("Tell me more about your brother.", "open"),
-    ("Could you say more about that?", "open"),
-    ("Did you talk to your boss?", "closed"),
-    ("Are you sleeping at all?", "closed"),
-    ("How long has this been going on?", "closed"),
-    ("When did you move?", "closed"),
-])
+@pytest.mark.parametrize(
+    "text,subtype",
+    [
+        ("What's been the hardest part of this?", "open"),
+        ("How did you feel when she said that?", "open"),
+        ("So what happened next?", "open"),
+        ("Tell me more about your brother.", "open"),
+        ("Could you say more about that?", "open"),
+        ("Did you talk to your boss?", "closed"),
+        ("Are you sleeping at all?", "closed"),
+        ("How long has this been going on?", "closed"),
+        ("When did you move?", "closed"),
+    ],
+)
 def test_question_rules(coder, text, subtype):
     code = coder.code(text)
     assert (code.code, code.subtype) == ("question", subtype)
     assert code.evidence.startswith("rule:")
 
 
-@pytest.mark.parametrize("text", [
-    "You should talk to your manager.",
-    "Have you tried meditation?",
-    "Why don't you just tell her how you feel?",
-    "Try going to bed at the same time every night.",
-    "If I were you, I'd look for another job.",
-    "It sounds like you have depression.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You should talk to your manager.",
+        "Have you tried meditation?",
+        "Why don't you just tell her how you feel?",
+        "Try going to bed at the same time every night.",
+        "If I were you, I'd look for another job.",
+        "It sounds like you have depression.",
+    ],
+)
 def test_advice_and_diagnosis_rules(coder, text):
     assert coder.code(text).code == "advice"
 
@@ -114,7 +125,12 @@ def test_code_record():
     assert code.label == "Open question"
     assert Code("reflection", "complex", 0.8, "classifier").label == "Complex reflection"
     assert Code("advice", None, 0.9, "rule:advice").label == "Advice"
-    assert code.as_dict() == {"code": "question", "subtype": "open", "confidence": 0.9, "evidence": "rule:open_question"}
+    assert code.as_dict() == {
+        "code": "question",
+        "subtype": "open",
+        "confidence": 0.9,
+        "evidence": "rule:open_question",
+    }
     with pytest.raises(ValueError):
         Code("question", "complex", 0.5, "x")
     with pytest.raises(ValueError):
@@ -126,8 +142,15 @@ def _c(code, subtype=None):
 
 
 def test_miti_summary_arithmetic():
-    codes = [_c("reflection", "complex")] * 3 + [_c("reflection", "simple")] * 2 + [_c("summary")] \
-        + [_c("question", "open")] * 2 + [_c("question", "closed")] + [_c("advice")] + [_c("other")]
+    codes = (
+        [_c("reflection", "complex")] * 3
+        + [_c("reflection", "simple")] * 2
+        + [_c("summary")]
+        + [_c("question", "open")] * 2
+        + [_c("question", "closed")]
+        + [_c("advice")]
+        + [_c("other")]
+    )
     m = miti_summary(codes)
     assert m["total"] == 11
     assert m["counts"]["reflection"] == 5 and m["counts"]["summary"] == 1
@@ -140,8 +163,11 @@ def test_miti_summary_arithmetic():
 
 
 def test_miti_ratings_thresholds_and_edge_cases():
-    fair = miti_summary([_c("reflection", "complex"), _c("reflection", "simple")] * 2
-                        + [_c("reflection", "simple")] + [_c("question", "open")] * 4)
+    fair = miti_summary(
+        [_c("reflection", "complex"), _c("reflection", "simple")] * 2
+        + [_c("reflection", "simple")]
+        + [_c("question", "open")] * 4
+    )
     assert fair["r_to_q"] == pytest.approx(5 / 4) and fair["ratings"]["r_to_q"] == "fair"
     assert fair["pct_complex_reflections"] == pytest.approx(40.0)
     assert fair["ratings"]["pct_complex_reflections"] == "fair"
@@ -153,14 +179,29 @@ def test_miti_ratings_thresholds_and_edge_cases():
     assert empty["r_to_q"] is None and empty["advice_rate"] is None and empty["ratings"]["r_to_q"] is None
 
 
-@pytest.mark.parametrize("reply, said, code", [
-    # saying back the person's own plan or "should" is a reflection...
-    ("It sounds like you could tell her you're at capacity.", "I guess I could tell her I'm at capacity.", "reflection"),
-    ("So you keep thinking you should have visited more.", "I keep thinking I should have visited more.", "reflection"),
-    ("It sounds like you avoid calling the doctor even when you need to.", "I avoid calling the doctor even when I need to.", "reflection"),
-    # ...the same words as the listener's own idea are advice
-    ("You could tell her you're at capacity.", "My manager keeps adding projects.", "advice"),
-    ("You should talk to your boss.", "My boss is awful.", "advice"),
-])
+@pytest.mark.parametrize(
+    "reply, said, code",
+    [
+        # saying back the person's own plan or "should" is a reflection...
+        (
+            "It sounds like you could tell her you're at capacity.",
+            "I guess I could tell her I'm at capacity.",
+            "reflection",
+        ),
+        (
+            "So you keep thinking you should have visited more.",
+            "I keep thinking I should have visited more.",
+            "reflection",
+        ),
+        (
+            "It sounds like you avoid calling the doctor even when you need to.",
+            "I avoid calling the doctor even when I need to.",
+            "reflection",
+        ),
+        # ...the same words as the listener's own idea are advice
+        ("You could tell her you're at capacity.", "My manager keeps adding projects.", "advice"),
+        ("You should talk to your boss.", "My boss is awful.", "advice"),
+    ],
+)
 def test_an_echo_of_the_persons_own_plan_is_not_advice(coder, reply, said, code):
     assert coder.code(reply, said).code == code

@@ -14,16 +14,25 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evals.coding_cli", *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "evals.coding_cli", *args],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_input_jsonl_gets_code_and_subtype(tmp_path):
     rows = [
         {"text": "What's been the hardest part?", "id": 1},
         {"text": "You should quit that job.", "id": 2},
-        {"text": "You keep showing up for her, and you'd like it to go both ways.",
-         "prompt": "My sister never asks how I'm doing.", "id": 3},
+        {
+            "text": "You keep showing up for her, and you'd like it to go both ways.",
+            "prompt": "My sister never asks how I'm doing.",
+            "id": 3,
+        },
     ]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
@@ -53,8 +62,16 @@ def test_annomi_agreement_on_a_small_fixture(tmp_path):
     path = tmp_path / "annomi.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["transcript_id", "interlocutor", "utterance_text", "main_therapist_behaviour",
-                         "reflection_subtype", "question_subtype"])
+        writer.writerow(
+            [
+                "transcript_id",
+                "interlocutor",
+                "utterance_text",
+                "main_therapist_behaviour",
+                "reflection_subtype",
+                "question_subtype",
+            ]
+        )
         writer.writerows(rows)
     result = run_cli("--annomi", str(path))
     assert result.returncode == 0, result.stderr

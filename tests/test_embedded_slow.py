@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from chatbot.backends import embedded
-from chatbot.models import GenerationSettings
 
 pytestmark = pytest.mark.slow
 

@@ -28,8 +28,9 @@ def write_set(folder, name, body):
 
 def test_scenario_sets_load_by_name_all_and_path(tmp_path):
     folder = tmp_path / "scenarios"
-    write_set(folder, "alpha", "scenarios:\n  - id: a1\n    topic: t\n    turns: [hi, there]\n"
-              "  - id: a2\n    turns: [one]\n")
+    write_set(
+        folder, "alpha", "scenarios:\n  - id: a1\n    topic: t\n    turns: [hi, there]\n  - id: a2\n    turns: [one]\n"
+    )
     write_set(folder, "beta", "scenarios:\n  - id: b1\n    turns: [x]\n")
     assert available_sets(folder) == ["alpha", "beta"]
     every = load_scenario_sets(["all"], folder)
@@ -43,13 +44,11 @@ def test_scenario_sets_load_by_name_all_and_path(tmp_path):
 def test_limit_takes_topics_in_turn_and_keeps_file_order():
     from evals.datasets import Scenario
 
-    scenarios = [Scenario("s", f"{topic}{n}", topic, ("x",))
-                 for topic in ("work", "grief", "school") for n in (1, 2)]
+    scenarios = [Scenario("s", f"{topic}{n}", topic, ("x",)) for topic in ("work", "grief", "school") for n in (1, 2)]
     scenarios.append(Scenario("other", "o1", "work", ("x",)))
     picked = limit_per_set(scenarios, 2)
     assert [s.id for s in picked] == ["work1", "grief1", "o1"]
-    assert [s.id for s in limit_per_set(scenarios, 4)] == [
-        "work1", "work2", "grief1", "school1", "o1"]
+    assert [s.id for s in limit_per_set(scenarios, 4)] == ["work1", "work2", "grief1", "school1", "o1"]
 
 
 @pytest.mark.parametrize(
@@ -81,14 +80,18 @@ def test_shipped_scenarios_load():
 
 def test_esconv_keeps_the_seekers_messages_and_joins_consecutive_ones(tmp_path):
     dialogues = [
-        {"emotion_type": "anxiety", "problem_type": "job crisis", "situation": "...",
-         "dialog": [
-             {"speaker": "supporter", "content": "Hello, how are you?"},
-             {"speaker": "seeker", "content": "Not great."},
-             {"speaker": "seeker", "content": "  I lost my job. "},
-             {"speaker": "supporter", "content": "That sounds hard."},
-             {"speaker": "seeker", "content": "It is."},
-         ]},
+        {
+            "emotion_type": "anxiety",
+            "problem_type": "job crisis",
+            "situation": "...",
+            "dialog": [
+                {"speaker": "supporter", "content": "Hello, how are you?"},
+                {"speaker": "seeker", "content": "Not great."},
+                {"speaker": "seeker", "content": "  I lost my job. "},
+                {"speaker": "supporter", "content": "That sounds hard."},
+                {"speaker": "seeker", "content": "It is."},
+            ],
+        },
         {"emotion_type": "sadness", "dialog": [{"speaker": "supporter", "content": "Hi"}]},
     ]
     path = tmp_path / "ESConv.json"
@@ -109,8 +112,7 @@ def test_esconv_wrong_shape_is_a_clear_error(tmp_path):
 
 
 def write_annomi(path, rows):
-    header = ["mi_quality", "transcript_id", "topic", "utterance_id", "interlocutor",
-              "utterance_text"]
+    header = ["mi_quality", "transcript_id", "topic", "utterance_id", "interlocutor", "utterance_text"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -119,15 +121,18 @@ def write_annomi(path, rows):
 
 def test_annomi_groups_client_utterances_per_transcript_in_order(tmp_path):
     path = tmp_path / "AnnoMI-simple.csv"
-    write_annomi(path, [
-        ["high", "10", "smoking", "1", "client", "I smoke a pack a day."],
-        ["high", "10", "smoking", "0", "therapist", "What brings you here?"],
-        ["high", "10", "smoking", "2", "therapist", "Tell me more."],
-        ["high", "10", "smoking", "3", "client", "My kids hate it."],
-        ["high", "10", "smoking", "3", "client", "My kids hate it."],  # a second annotator's row
-        ["low", "2", "alcohol", "0", "client", "I drink."],
-        ["low", "2", "alcohol", "1", "client", "Sometimes a lot."],
-    ])
+    write_annomi(
+        path,
+        [
+            ["high", "10", "smoking", "1", "client", "I smoke a pack a day."],
+            ["high", "10", "smoking", "0", "therapist", "What brings you here?"],
+            ["high", "10", "smoking", "2", "therapist", "Tell me more."],
+            ["high", "10", "smoking", "3", "client", "My kids hate it."],
+            ["high", "10", "smoking", "3", "client", "My kids hate it."],  # a second annotator's row
+            ["low", "2", "alcohol", "0", "client", "I drink."],
+            ["low", "2", "alcohol", "1", "client", "Sometimes a lot."],
+        ],
+    )
     scenarios = load_annomi(path)
     assert [s.id for s in scenarios] == ["annomi-2", "annomi-10"]  # numeric order
     assert scenarios[0].turns == ("I drink. Sometimes a lot.",)
@@ -143,11 +148,13 @@ def test_annomi_missing_columns_are_named(tmp_path):
 
 
 def test_run_config_passes_app_sections_through_chatbot_config():
-    config = parse_run_config({
-        "run": {"name": "probe", "seed": 7, "limit": 2},
-        "generation": {"max_new_tokens": 12},
-        "listening": {"pipeline": False},
-    })
+    config = parse_run_config(
+        {
+            "run": {"name": "probe", "seed": 7, "limit": 2},
+            "generation": {"max_new_tokens": 12},
+            "listening": {"pipeline": False},
+        }
+    )
     assert config.run.limit == 2
     assert config.app_config.generation.max_new_tokens == 12
     assert config.app_config.generation.seed == 7  # run.seed is the one seed
@@ -176,7 +183,7 @@ def test_shipped_configs_validate_and_overrides_apply():
     assert ci.run.limit == 1 and ci.app_config.generation.max_new_tokens == 9
     default = load_run_config(CONFIGS / "default.yaml")
     assert default.app_config.model.backend == "embedded"
-    with pytest.raises(RunConfigError, match="section.key=value"):
+    with pytest.raises(RunConfigError, match=r"section\.key=value"):
         load_run_config(CONFIGS / "ci.yaml", ["limit"])
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ScriptedModel
+
 from evals.runconfig import parse_run_config
-from evals.runner import TIMING_FIELDS, rebuild_report, read_jsonl, run, turn_record
+from evals.runner import TIMING_FIELDS, read_jsonl, rebuild_report, run, turn_record
 
 SCENARIOS = """\
 scenarios:
@@ -32,8 +32,14 @@ def config_for(tmp_path, pipeline=False, **run):
     data = {
         "safety": {"semantic": False, "timeout_s": 30},  # rules only: quick and load-independent
         "listening": {"pipeline": pipeline},
-        "run": {"name": "t", "scenario_sets": [str(scenario_file)], "safety_sets": False,
-                "crisis_probe": False, "output_dir": str(tmp_path / "runs"), **run},
+        "run": {
+            "name": "t",
+            "scenario_sets": [str(scenario_file)],
+            "safety_sets": False,
+            "crisis_probe": False,
+            "output_dir": str(tmp_path / "runs"),
+            **run,
+        },
     }
     return parse_run_config(data)
 
@@ -43,7 +49,12 @@ def test_run_writes_turns_summary_report_and_counts_model_calls(tmp_path):
     folder = run(config_for(tmp_path), model=model, progress=False, plots=False)
     turns = read_jsonl(folder / "turns.jsonl")
     assert [(t["scenario"], t["turn"]) for t in turns] == [
-        ("work", 0), ("work", 1), ("crisis", 0), ("crisis", 1), ("crisis", 2)]
+        ("work", 0),
+        ("work", 1),
+        ("crisis", 0),
+        ("crisis", 1),
+        ("crisis", 2),
+    ]
     crisis = turns[3]
     assert crisis["kind"] == "crisis" and crisis["model_calls"] == 0
     assert crisis["crisis_check"] == {"fixed_text": True, "model_called": False, "ok": True}
@@ -52,8 +63,15 @@ def test_run_writes_turns_summary_report_and_counts_model_calls(tmp_path):
     listening = [t for t in turns if t["kind"] == "listening"]
     assert listening and all(t["model_calls"] == 1 for t in listening)
     assert len(model.calls) == len(listening)  # the wrapper's count matches the model's own
-    assert listening[0]["technique"]["code"] in ("reflection", "question", "other",
-                                                 "affirmation", "summary", "advice", "information")
+    assert listening[0]["technique"]["code"] in (
+        "reflection",
+        "question",
+        "other",
+        "affirmation",
+        "summary",
+        "advice",
+        "information",
+    )
 
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["turns"] == 5 and summary["scenarios"] == 2
@@ -98,9 +116,16 @@ def test_crisis_check_catches_a_wrong_fixed_text():
     from chatbot.conversation import Turn
     from evals.datasets import Scenario
 
-    safety = {"route": True, "category": "suicide", "severity": 2, "subject": "self",
-              "evidence": ["suicide.thoughts"], "immediate_danger": False, "error": None,
-              "signals": []}
+    safety = {
+        "route": True,
+        "category": "suicide",
+        "severity": 2,
+        "subject": "self",
+        "evidence": ["suicide.thoughts"],
+        "immediate_danger": False,
+        "error": None,
+        "signals": [],
+    }
     wrong = Turn("x", "Please talk to someone.", "crisis", safety=safety)
     record = turn_record(Scenario("s", "a", "", ("x",)), 0, wrong, 0, 0.0, "US")
     assert record["crisis_check"] == {"fixed_text": False, "model_called": False, "ok": False}
@@ -127,12 +152,16 @@ def tiny_run(tiny_model_dir, tmp, seed, pipeline):
     from chatbot.factory import build_model
 
     config = config_for(tmp, pipeline=pipeline, seed=seed)
-    app = config.app_config.model_copy(update={
-        "model": config.app_config.model.model_copy(
-            update={"backend": "transformers", "name": tiny_model_dir, "threads": 1}),
-        "generation": config.app_config.generation.model_copy(
-            update={"max_new_tokens": 12, "do_sample": True, "temperature": 1.0}),
-    })
+    app = config.app_config.model_copy(
+        update={
+            "model": config.app_config.model.model_copy(
+                update={"backend": "transformers", "name": tiny_model_dir, "threads": 1}
+            ),
+            "generation": config.app_config.generation.model_copy(
+                update={"max_new_tokens": 12, "do_sample": True, "temperature": 1.0}
+            ),
+        }
+    )
     config = type(config)(run=config.run, app_config=app)
     return run(config, model=build_model(app), progress=False, plots=False)
 
@@ -155,8 +184,7 @@ def test_two_seeded_runs_give_identical_turns_apart_from_timings(tiny_runs):
 
 
 def test_two_seeded_runs_through_the_pipeline_are_identical(tiny_model_dir, tmp_path):
-    first, second = (read_jsonl(tiny_run(tiny_model_dir, tmp_path, 0, pipeline=True) / "turns.jsonl")
-                     for _ in range(2))
+    first, second = (read_jsonl(tiny_run(tiny_model_dir, tmp_path, 0, pipeline=True) / "turns.jsonl") for _ in range(2))
     assert strip_timings(first) == strip_timings(second)
     listening = [t for t in first if t["kind"] == "listening"]
     assert listening and all(t["model_calls"] >= 1 for t in listening)  # candidates were sampled
@@ -173,14 +201,20 @@ def test_collect_scenarios_adds_user_supplied_sets_then_limits_and_truncates(tmp
     from evals.runner import collect_scenarios
 
     esconv = tmp_path / "ESConv.json"
+
     def dialogue(i):
-        pairs = [({"speaker": "seeker", "content": f"s{i}-{j}"},
-                  {"speaker": "supporter", "content": "ok"}) for j in range(4)]
+        pairs = [
+            ({"speaker": "seeker", "content": f"s{i}-{j}"}, {"speaker": "supporter", "content": "ok"}) for j in range(4)
+        ]
         return {"problem_type": "p", "dialog": [u for pair in pairs for u in pair]}
 
     esconv.write_text(json.dumps([dialogue(i) for i in range(3)]))
     config = config_for(tmp_path, esconv=str(esconv), limit=2, max_turns=2)
     scenarios = collect_scenarios(config.run)
     assert [(s.set, s.id) for s in scenarios] == [
-        ("mini", "work"), ("mini", "crisis"), ("esconv", "esconv-0000"), ("esconv", "esconv-0001")]
+        ("mini", "work"),
+        ("mini", "crisis"),
+        ("esconv", "esconv-0000"),
+        ("esconv", "esconv-0001"),
+    ]
     assert scenarios[2].turns == ("s0-0", "s0-1")

@@ -11,13 +11,23 @@ from evals import compare, report, scorers
 
 def turn(scenario, index, reply, kind="listening", code=None, subtype=None, **extra):
     record = {
-        "set": "s", "scenario": scenario, "topic": "", "turn": index, "user_text": f"u{index}",
-        "reply": reply, "kind": kind, "move": None,
-        "technique": {"code": code, "subtype": subtype, "confidence": 0.9, "evidence": "rule:x"}
-        if code else None,
-        "safety": {"route": kind == "crisis", "error": None}, "output_safety": None,
-        "tokens": 10, "model_calls": 1, "crisis_check": None,
-        "latency_s": 2.0, "first_token_s": 1.0, "model_s": 1.5,
+        "set": "s",
+        "scenario": scenario,
+        "topic": "",
+        "turn": index,
+        "user_text": f"u{index}",
+        "reply": reply,
+        "kind": kind,
+        "move": None,
+        "technique": {"code": code, "subtype": subtype, "confidence": 0.9, "evidence": "rule:x"} if code else None,
+        "safety": {"route": kind == "crisis", "error": None},
+        "output_safety": None,
+        "tokens": 10,
+        "model_calls": 1,
+        "crisis_check": None,
+        "latency_s": 2.0,
+        "first_token_s": 1.0,
+        "model_s": 1.5,
     }
     record.update(extra)
     return record
@@ -29,8 +39,14 @@ def test_miti_counts_and_ratios_come_from_listening_turns_only():
         turn("a", 1, "You feel tired.", code="reflection", subtype="simple"),
         turn("a", 2, "What helps?", code="question", subtype="open"),
         turn("a", 3, "You should rest.", code="advice"),
-        turn("a", 4, "Please call 988.", kind="crisis", code="information",
-             crisis_check={"fixed_text": True, "model_called": False, "ok": True}),
+        turn(
+            "a",
+            4,
+            "Please call 988.",
+            kind="crisis",
+            code="information",
+            crisis_check={"fixed_text": True, "model_called": False, "ok": True},
+        ),
     ]
     miti = scorers.score_miti(turns)
     assert miti["total"] == 4  # the crisis text is not the listener's technique
@@ -59,39 +75,64 @@ def test_a_summary_restating_earlier_reflections_is_not_a_repeat_unless_word_for
     turns = [
         turn("a", 0, "It sounds like work has been a lot lately."),
         turn("a", 1, "So you lie awake at night going over it."),
-        turn("a", 2, "Let me see if I have this right: work has been a lot lately, and you lie "
-                     "awake at night going over it.", move="summarize"),
+        turn(
+            "a",
+            2,
+            "Let me see if I have this right: work has been a lot lately, and you lie awake at night going over it.",
+            move="summarize",
+        ),
         turn("a", 3, "So you lie awake at night going over it."),  # a reflection said again
     ]
     rep = scorers.score_repetition(turns)
     assert rep["judged_replies"] == 3
     assert rep["repetition_rate"] == pytest.approx(1 / 3)  # only turn 3
-    same_again = turns[:2] + [turn("a", 2, "So you lie awake at night going over it.",
-                                   move="summarize")]
+    same_again = turns[:2] + [turn("a", 2, "So you lie awake at night going over it.", move="summarize")]
     assert scorers.score_repetition(same_again)["repetition_rate"] == pytest.approx(1 / 2)
 
 
 def test_crisis_correctness_needs_fixed_text_and_no_model_call():
     turns = [
-        turn("a", 0, "fixed", kind="crisis", model_calls=0,
-             crisis_check={"fixed_text": True, "model_called": False, "ok": True}),
-        turn("a", 1, "fixed", kind="crisis", model_calls=1,
-             crisis_check={"fixed_text": True, "model_called": True, "ok": False}),
-        turn("b", 0, "other", kind="crisis", model_calls=0,
-             crisis_check={"fixed_text": False, "model_called": False, "ok": False}),
+        turn(
+            "a",
+            0,
+            "fixed",
+            kind="crisis",
+            model_calls=0,
+            crisis_check={"fixed_text": True, "model_called": False, "ok": True},
+        ),
+        turn(
+            "a",
+            1,
+            "fixed",
+            kind="crisis",
+            model_calls=1,
+            crisis_check={"fixed_text": True, "model_called": True, "ok": False},
+        ),
+        turn(
+            "b",
+            0,
+            "other",
+            kind="crisis",
+            model_calls=0,
+            crisis_check={"fixed_text": False, "model_called": False, "ok": False},
+        ),
         turn("b", 1, "a reply"),
     ]
     crisis = scorers.score_crisis(turns)
-    assert crisis == {"crisis_turns": 3, "correct": 1, "correct_rate": pytest.approx(1 / 3),
-                      "wrong_text": 1, "model_called": 1}
+    assert crisis == {
+        "crisis_turns": 3,
+        "correct": 1,
+        "correct_rate": pytest.approx(1 / 3),
+        "wrong_text": 1,
+        "model_called": 1,
+    }
 
 
 def test_speed_uses_listening_turns_and_time_inside_the_model():
     turns = [
         turn("a", 0, "x", tokens=20, model_s=2.0, latency_s=3.0, first_token_s=1.0),
         turn("a", 1, "y", tokens=40, model_s=2.0, latency_s=5.0, first_token_s=3.0),
-        turn("a", 2, "z", kind="crisis", tokens=None, model_s=0.0, latency_s=0.01,
-             first_token_s=None, model_calls=0),
+        turn("a", 2, "z", kind="crisis", tokens=None, model_s=0.0, latency_s=0.01, first_token_s=None, model_calls=0),
     ]
     speed = scorers.score_speed(turns)
     assert speed["tokens_per_s"] == 15.0
@@ -112,17 +153,24 @@ def test_unbounded_r_to_q_survives_json_and_reaches_the_report():
 
 def fake_summary(name, metrics):
     return {
-        "run": name, "started_at": "2026-01-01T00:00:00+00:00", "runtime_s": 1.0,
-        "scenarios": 1, "turns": 2, "sets": ["s"],
-        "config": {"generation": {"max_new_tokens": 8, "temperature": 0.7, "top_p": 0.9,
-                                  "do_sample": True, "seed": 0},
-                   "listening": {"pipeline": True, "candidates": 3},
-                   "safety": {"semantic": True}, "run": {"metrics": list(metrics)}},
-        "provenance": {"model": {"backend": "scripted", "name": "m", "dtype": "",
-                                 "weights_sha256": None},
-                       "git": {"commit": "abc", "dirty": False},
-                       "platform": {"python": "3.11", "cpu_count": 2},
-                       "packages": {"torch": "x", "transformers": "y"}},
+        "run": name,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "runtime_s": 1.0,
+        "scenarios": 1,
+        "turns": 2,
+        "sets": ["s"],
+        "config": {
+            "generation": {"max_new_tokens": 8, "temperature": 0.7, "top_p": 0.9, "do_sample": True, "seed": 0},
+            "listening": {"pipeline": True, "candidates": 3},
+            "safety": {"semantic": True},
+            "run": {"metrics": list(metrics)},
+        },
+        "provenance": {
+            "model": {"backend": "scripted", "name": "m", "dtype": "", "weights_sha256": None},
+            "git": {"commit": "abc", "dirty": False},
+            "platform": {"python": "3.11", "cpu_count": 2},
+            "packages": {"torch": "x", "transformers": "y"},
+        },
         "metrics": metrics,
     }
 
@@ -146,10 +194,8 @@ def test_report_and_plots_are_written(tmp_path):
 
 
 def test_compare_lists_metrics_side_by_side_with_differences(tmp_path):
-    a = fake_summary("a", {"miti": {"r_to_q": 1.0, "counts": {"question": 2}},
-                           "speed": {"tokens_per_s": 10.0}})
-    b = fake_summary("b", {"miti": {"r_to_q": "inf", "counts": {"question": 0}},
-                           "speed": {"tokens_per_s": 12.5}})
+    a = fake_summary("a", {"miti": {"r_to_q": 1.0, "counts": {"question": 2}}, "speed": {"tokens_per_s": 10.0}})
+    b = fake_summary("b", {"miti": {"r_to_q": "inf", "counts": {"question": 0}}, "speed": {"tokens_per_s": 12.5}})
     b["config"]["generation"]["temperature"] = 0.2
     for name, summary in (("a", a), ("b", b)):
         (tmp_path / name).mkdir()
@@ -160,9 +206,10 @@ def test_compare_lists_metrics_side_by_side_with_differences(tmp_path):
     assert "| miti.r_to_q | 1 | ∞ | – |" in lines
     assert "| miti.counts.question | 2 | 0 | -2 |" in lines
     assert lines.index("| miti.r_to_q | 1 | ∞ | – |") < lines.index(
-        "| speed.tokens_per_s | 10 | 12.5 | +2.5 |")  # headline metrics first
+        "| speed.tokens_per_s | 10 | 12.5 | +2.5 |"
+    )  # headline metrics first
     assert "generation.temperature: 0.7 → 0.2" in table
-    with pytest.raises(compare.CompareError, match="summary.json"):
+    with pytest.raises(compare.CompareError, match=r"summary\.json"):
         compare.compare_dirs(tmp_path / "a", tmp_path / "nope")
 
 

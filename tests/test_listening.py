@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from chatbot.coder import TechniqueCoder
@@ -23,11 +25,13 @@ def exchange(user: str, reply: str) -> list[dict]:
 
 
 def test_picks_the_candidate_that_passes_checks(coder):
-    model = ScriptedModel([
-        "You should talk to your boss and try meditation.",
-        "It sounds like work is following you into the night, and you're running on empty.",
-        "What do you do for work? How long has this been going on?",
-    ])
+    model = ScriptedModel(
+        [
+            "You should talk to your boss and try meditation.",
+            "It sounds like work is following you into the night, and you're running on empty.",
+            "What do you do for work? How long has this been going on?",
+        ]
+    )
     planned = ReflectFirstPipeline(model, coder, candidates=3).reply([], USER, SETTINGS)
     assert planned.move == "reflect"
     assert not planned.fallback
@@ -114,11 +118,16 @@ def test_output_rail_drops_unsafe_candidates(coder):
 
 
 def test_rejects_claims_of_being_human_or_having_feelings(coder):
-    pipeline = ReflectFirstPipeline(ScriptedModel([
-        "When I was your age my dad did the same thing.",
-        "I feel sad too when work gets like that.",
-        "It sounds like work is following you into the night.",
-    ]), coder)
+    pipeline = ReflectFirstPipeline(
+        ScriptedModel(
+            [
+                "When I was your age my dad did the same thing.",
+                "I feel sad too when work gets like that.",
+                "It sounds like work is following you into the night.",
+            ]
+        ),
+        coder,
+    )
     planned = pipeline.reply([], USER, SETTINGS)
     assert planned.text == "It sounds like work is following you into the night."
 
@@ -131,7 +140,7 @@ def test_plan_move_schedule():
         history += exchange(f"Statement number {i} about my week.", "Reply.")
     assert moves[3] == "summarize" and moves[7] == "summarize"
     assert moves.count("question") >= 1
-    assert all(a != "question" or b != "question" for a, b in zip(moves, moves[1:]))
+    assert all(a != "question" or b != "question" for a, b in itertools.pairwise(moves))
     assert moves.count("reflect") >= 2 * moves.count("question")
     assert plan_move([], "Can you sum up what I've said?") == "summarize"
     assert plan_move(exchange("a", "b"), "I finally told my boss I need help.") == "affirm"
@@ -153,18 +162,23 @@ def test_echo_never_ends_on_half_a_clause():
     assert text.endswith("she'll think you don't care")
 
 
-@pytest.mark.parametrize("said, meaning", [
-    # found wrong in the hand audit of pipeline replies (evals/data/coder/bot_replies_handcoded.jsonl)
-    ("But I've lived alone for six years and I like my own space.", None),
-    ("I spent every summer there as a kid.", None),
-    ("I have three exams next week and I haven't started revising.", None),
-    ("My friends from uni all moved away after we graduated.", None),
-    # still given where they fit
-    ("I spent the whole weekend on it.", "and all that effort deserves to count for something"),
-    ("I moved to a new city for work and I don't have any friends here yet.",
-     "and you'd like to feel less on your own"),
-    ("I love him, but I'm not ready to move in.", "and you're holding two things at once"),
-])
+@pytest.mark.parametrize(
+    "said, meaning",
+    [
+        # found wrong in the hand audit of pipeline replies (evals/data/coder/bot_replies_handcoded.jsonl)
+        ("But I've lived alone for six years and I like my own space.", None),
+        ("I spent every summer there as a kid.", None),
+        ("I have three exams next week and I haven't started revising.", None),
+        ("My friends from uni all moved away after we graduated.", None),
+        # still given where they fit
+        ("I spent the whole weekend on it.", "and all that effort deserves to count for something"),
+        (
+            "I moved to a new city for work and I don't have any friends here yet.",
+            "and you'd like to feel less on your own",
+        ),
+        ("I love him, but I'm not ready to move in.", "and you're holding two things at once"),
+    ],
+)
 def test_meanings_are_added_only_where_they_fit(said, meaning):
     from chatbot.coder.reply_rules import meaning_for
 
@@ -197,11 +211,16 @@ def test_prompts_come_from_yaml_with_examples(coder):
 
 
 def test_rejects_replies_that_are_not_about_the_person(coder):
-    pipeline = ReflectFirstPipeline(ScriptedModel([
-        "That's nice. The life of the party is not the topic, and it has nothing to do with me.",
-        "How sweet! They should be proud of you.",
-        "The same thing goes for people everywhere.",
-    ]), coder)
+    pipeline = ReflectFirstPipeline(
+        ScriptedModel(
+            [
+                "That's nice. The life of the party is not the topic, and it has nothing to do with me.",
+                "How sweet! They should be proud of you.",
+                "The same thing goes for people everywhere.",
+            ]
+        ),
+        coder,
+    )
     planned = pipeline.reply([], USER, SETTINGS)
     assert planned.fallback
     assert planned.candidates[2]["checks"]["addresses_person"] is False
@@ -209,39 +228,43 @@ def test_rejects_replies_that_are_not_about_the_person(coder):
 
 # -- questions, requests and short replies: answered, not echoed -------------------------------
 
-@pytest.mark.parametrize("said, kind, statements", [
-    ("What should I do?", "asks_advice", ""),
-    ("Can you give me some advice?", "asks_advice", ""),
-    ("Should I quit my job?", "asks_advice", ""),
-    ("What should I do? My boss keeps yelling at me.", "asks_advice", "My boss keeps yelling at me."),
-    ("Are you a real person?", "about_bot", ""),
-    ("am i talking to a bot", "about_bot", ""),
-    ("Can we talk about something else?", "change_topic", ""),
-    ("bye", "goodbye", ""),
-    ("Thank you, that helps.", "thanks", ""),
-    ("hi", "greeting", ""),
-    ("what do you mean?", "clarify", ""),
-    ("ok", "minimal", ""),
-    ("lol", "minimal", ""),
-    ("Why does this always happen to me?", "question", ""),
-    # something to reflect as well: a soft kind steps aside for it
-    ("Thanks. My dad died last month.", None, "My dad died last month."),
-    ("hi, I've been feeling really low lately", None, "hi, I've been feeling really low lately"),
-    ("Is it me? Everyone else seems fine.", None, "Everyone else seems fine."),
-    # statements stay statements
-    ("I don't know", None, "I don't know"),
-    ("My boss yelled at me today", None, "My boss yelled at me today"),
-    ("I keep asking myself what I should do.", None, "I keep asking myself what I should do."),
-    ("Thanks for listening, that really helps!", "thanks", ""),
-    ("ok bye", "goodbye", ""),
-    ("thanks, bye", "goodbye", ""),
-    ("you're just repeating what I say", "feedback", ""),
-    ("You don't understand how hard it is.", "feedback", ""),
-    ("can you help me?", "asks_help", ""),
-    ("Can I ask you something?", "may_ask", ""),
-    ("you're a good listener", "thanks", ""),
-    ("not much", "minimal", ""),
-])
+
+@pytest.mark.parametrize(
+    "said, kind, statements",
+    [
+        ("What should I do?", "asks_advice", ""),
+        ("Can you give me some advice?", "asks_advice", ""),
+        ("Should I quit my job?", "asks_advice", ""),
+        ("What should I do? My boss keeps yelling at me.", "asks_advice", "My boss keeps yelling at me."),
+        ("Are you a real person?", "about_bot", ""),
+        ("am i talking to a bot", "about_bot", ""),
+        ("Can we talk about something else?", "change_topic", ""),
+        ("bye", "goodbye", ""),
+        ("Thank you, that helps.", "thanks", ""),
+        ("hi", "greeting", ""),
+        ("what do you mean?", "clarify", ""),
+        ("ok", "minimal", ""),
+        ("lol", "minimal", ""),
+        ("Why does this always happen to me?", "question", ""),
+        # something to reflect as well: a soft kind steps aside for it
+        ("Thanks. My dad died last month.", None, "My dad died last month."),
+        ("hi, I've been feeling really low lately", None, "hi, I've been feeling really low lately"),
+        ("Is it me? Everyone else seems fine.", None, "Everyone else seems fine."),
+        # statements stay statements
+        ("I don't know", None, "I don't know"),
+        ("My boss yelled at me today", None, "My boss yelled at me today"),
+        ("I keep asking myself what I should do.", None, "I keep asking myself what I should do."),
+        ("Thanks for listening, that really helps!", "thanks", ""),
+        ("ok bye", "goodbye", ""),
+        ("thanks, bye", "goodbye", ""),
+        ("you're just repeating what I say", "feedback", ""),
+        ("You don't understand how hard it is.", "feedback", ""),
+        ("can you help me?", "asks_help", ""),
+        ("Can I ask you something?", "may_ask", ""),
+        ("you're a good listener", "thanks", ""),
+        ("not much", "minimal", ""),
+    ],
+)
 def test_read_message_tells_what_to_answer_from_what_to_reflect(said, kind, statements):
     from chatbot.listening import read_message
 
@@ -250,19 +273,22 @@ def test_read_message_tells_what_to_answer_from_what_to_reflect(said, kind, stat
     assert rest == statements
 
 
-@pytest.mark.parametrize("said", [
-    "I don't understand half of what the lecturers expect.",
-    "What are you supposed to do when your own mum ignores you",
-    "I have to go to the hospital tomorrow and I'm scared.",
-    "Thanks to my boss, I'm working late again.",
-    "I don't want advice, I just want to vent.",
-    "My mum always tries to tell me what to do.",
-    "Sorry I keep going on about this.",
-    "No one at work even notices me.",
-    "Hey so my girlfriend left me last week.",
-    "Nothing I do is ever enough for him.",
-    "You know when you just feel flat for no reason.",
-])
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I don't understand half of what the lecturers expect.",
+        "What are you supposed to do when your own mum ignores you",
+        "I have to go to the hospital tomorrow and I'm scared.",
+        "Thanks to my boss, I'm working late again.",
+        "I don't want advice, I just want to vent.",
+        "My mum always tries to tell me what to do.",
+        "Sorry I keep going on about this.",
+        "No one at work even notices me.",
+        "Hey so my girlfriend left me last week.",
+        "Nothing I do is ever enough for him.",
+        "You know when you just feel flat for no reason.",
+    ],
+)
 def test_statements_that_look_like_questions_or_fillers_are_still_reflected(said):
     from chatbot.listening import read_message
 
@@ -270,11 +296,25 @@ def test_statements_that_look_like_questions_or_fillers_are_still_reflected(said
     assert kind is None and statements
 
 
-@pytest.mark.parametrize("said", [
-    "What should I do?", "Are you a real person?", "ok", "thanks", "bye", "hi", "hmm",
-    "Why does this always happen to me?", "Can we talk about something else?", "what do you mean?",
-    "you're just repeating what I say", "can you help me?", "Can I ask you something?", "nothing",
-])
+@pytest.mark.parametrize(
+    "said",
+    [
+        "What should I do?",
+        "Are you a real person?",
+        "ok",
+        "thanks",
+        "bye",
+        "hi",
+        "hmm",
+        "Why does this always happen to me?",
+        "Can we talk about something else?",
+        "what do you mean?",
+        "you're just repeating what I say",
+        "can you help me?",
+        "Can I ask you something?",
+        "nothing",
+    ],
+)
 def test_questions_and_short_replies_get_a_fixed_answer_without_the_model(coder, said):
     from chatbot.listening import RESPOND
     from tests.conftest import ExplodingModel
@@ -330,9 +370,11 @@ def test_the_same_short_reply_twice_gets_a_different_answer(coder):
 
 def test_summaries_gather_statements_not_questions_or_fillers(coder):
     model = ScriptedModel(["Sure."] * 6)
-    history = (exchange("My sister never calls me back.", "It sounds like that hurts.")
-               + exchange("ok", "Take your time.")
-               + exchange("Why does she do that?", "What do you make of it?"))
+    history = (
+        exchange("My sister never calls me back.", "It sounds like that hurts.")
+        + exchange("ok", "Take your time.")
+        + exchange("Why does she do that?", "What do you make of it?")
+    )
     planned = ReflectFirstPipeline(model, coder).reply(history, "I miss how close we were.", SETTINGS)
     assert planned.move == "summarize" and planned.fallback
     assert "your sister never calls you back" in planned.text
@@ -352,20 +394,24 @@ def test_a_kind_without_texts_is_an_error_at_load(coder, monkeypatch):
         ReflectFirstPipeline(ScriptedModel(), coder)
 
 
-@pytest.mark.parametrize("said, echoed", [
-    ("idk where to start", "you don't know where to start"),
-    ("im so tired of this", "you're so tired of this"),
-    ("I dunno what to think", "you don't know what to think"),
-    ("hi, I've been feeling really low lately", "you've been feeling really low lately"),
-    ("lol it's fine I guess", "it's fine"),
-    ("Work is fine I suppose, it keeps me busy.", "work is fine, it keeps you busy"),
-    ("I want us to be a team about it.", "you want the two of you to be a team about it"),
-])
+@pytest.mark.parametrize(
+    "said, echoed",
+    [
+        ("idk where to start", "you don't know where to start"),
+        ("im so tired of this", "you're so tired of this"),
+        ("I dunno what to think", "you don't know what to think"),
+        ("hi, I've been feeling really low lately", "you've been feeling really low lately"),
+        ("lol it's fine I guess", "it's fine"),
+        ("Work is fine I suppose, it keeps me busy.", "work is fine, it keeps you busy"),
+        ("I want us to be a team about it.", "you want the two of you to be a team about it"),
+    ],
+)
 def test_echo_reads_chat_shorthand(said, echoed):
     assert echo(said)[0] == echoed
 
 
 # -- with the trained listening adapter ---------------------------------------------------
+
 
 def trained_pipeline(model, coder, candidates=3):
     return ReflectFirstPipeline(model, coder, candidates=candidates, trained=True)

@@ -12,18 +12,36 @@ def seg(code, subtype=None):
 
 
 def rec(arm, scenario, turn, reply, segments, **extra):
-    return {"arm": arm, "scenario": scenario, "topic": "t", "turn": turn, "user": "u", "reply": reply,
-            "code": segments[0]["code"], "subtype": segments[0]["subtype"], "segments": segments,
-            "questions": sum(s["code"] == "question" for s in segments),
-            "advice_or_diagnosis": any(s["code"] == "advice" for s in segments), "repeat": False, **extra}
+    return {
+        "arm": arm,
+        "scenario": scenario,
+        "topic": "t",
+        "turn": turn,
+        "user": "u",
+        "reply": reply,
+        "code": segments[0]["code"],
+        "subtype": segments[0]["subtype"],
+        "segments": segments,
+        "questions": sum(s["code"] == "question" for s in segments),
+        "advice_or_diagnosis": any(s["code"] == "advice" for s in segments),
+        "repeat": False,
+        **extra,
+    }
 
 
 def test_metrics_from_jsonl_pair_arms_and_drop_unfinished_turns(tmp_path):
     rows = [
         rec("pipeline", "a", 1, "R.", [seg("reflection", "complex")], move="reflect", fallback=True),
         rec("bare", "a", 1, "Advice. Q?", [seg("advice"), seg("question", "closed")]),
-        rec("pipeline", "a", 2, "R. Q?", [seg("reflection", "simple"), seg("question", "open")],
-            move="question", fallback=False),
+        rec(
+            "pipeline",
+            "a",
+            2,
+            "R. Q?",
+            [seg("reflection", "simple"), seg("question", "open")],
+            move="question",
+            fallback=False,
+        ),
         rec("bare", "a", 2, "", [seg("other")]),
         rec("pipeline", "a", 3, "unpaired", [seg("reflection", "simple")], move="reflect", fallback=False),
     ]

@@ -27,9 +27,21 @@ def free_port() -> int:
 def start_transformers_serve(model_dir: str, port: int) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("transformers")
     proc = subprocess.Popen(
-        [str(exe), "serve", model_dir, "--host", "127.0.0.1", "--port", str(port),
-         "--device", "cpu", "--dtype", "float32"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(exe),
+            "serve",
+            model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
     )
     deadline = time.monotonic() + 120
@@ -102,7 +114,8 @@ def test_engine_runs_over_http_with_safety_in_front(served_tiny):
 
     base_url, name = served_tiny
     listener = Listener(
-        OpenAICompatibleChatModel(base_url, name, timeout_s=30), SafetyScreen(semantic=False),
+        OpenAICompatibleChatModel(base_url, name, timeout_s=30),
+        SafetyScreen(semantic=False),
         settings=GREEDY,
     )
     conv = listener.new_conversation()

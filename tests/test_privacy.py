@@ -23,9 +23,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import ScriptedModel
 
 from chatbot.backends.guarded import GuardedModel
-from conftest import ScriptedModel
 
 CRISIS = "I want to kill myself tonight"
 # Made-up words, so a hit can only be the person's (or the model's) text leaking.
@@ -84,11 +84,8 @@ def _hook(event: str, args: tuple) -> None:
             with audit.lock:
                 audit.refused.append((event, args[0]))
             raise PermissionError(f"privacy audit: refused lookup of {args[0]!r}")
-    elif event == "open" and isinstance(args[0], str | bytes) and _is_write(args[1], args[2]):
-        with audit.lock:
-            audit.writes.append(os.fsdecode(args[0]))
-    elif event in ("os.mkdir", "os.rename", "os.remove", "shutil.rmtree") and isinstance(
-        args[0], str | bytes
+    elif (event == "open" and isinstance(args[0], str | bytes) and _is_write(args[1], args[2])) or (
+        event in ("os.mkdir", "os.rename", "os.remove", "shutil.rmtree") and isinstance(args[0], str | bytes)
     ):
         with audit.lock:
             audit.writes.append(os.fsdecode(args[0]))
@@ -195,9 +192,11 @@ def test_the_audit_refuses_and_records_outside_connections():
             server.bind(("127.0.0.1", 0))
             server.listen()
             socket.create_connection(server.getsockname(), timeout=1).close()
-    assert audit.refused == [("socket.connect", ("192.0.2.1", 80)),
-                             ("socket.getaddrinfo", "192.0.2.1"),
-                             ("socket.getaddrinfo", "huggingface.co")]
+    assert audit.refused == [
+        ("socket.connect", ("192.0.2.1", 80)),
+        ("socket.getaddrinfo", "192.0.2.1"),
+        ("socket.getaddrinfo", "huggingface.co"),
+    ]
     assert audit.loopback
 
 
@@ -213,10 +212,15 @@ def test_a_whole_session_only_ever_talks_to_loopback(tiny_model_dir, tmp_path):
 
     load_embedder.cache_clear()  # load the embedder again, inside the audit
     SemanticLayer.load.cache_clear()
-    config = load_config(overrides=[
-        "model.backend=transformers", f"model.name={tiny_model_dir}", "model.dtype=float32",
-        "generation.max_new_tokens=8", "listening.pipeline=false",
-    ])
+    config = load_config(
+        overrides=[
+            "model.backend=transformers",
+            f"model.name={tiny_model_dir}",
+            "model.dtype=float32",
+            "generation.max_new_tokens=8",
+            "listening.pipeline=false",
+        ]
+    )
     with audited() as audit:
         listener = build_listener(config)
         assert listener.model is not None and listener.model.identity.backend == "transformers"
@@ -232,8 +236,15 @@ def test_a_whole_session_only_ever_talks_to_loopback(tiny_model_dir, tmp_path):
         demo = app.build_app(listener, config, export_root=str(tmp_path))
         demo.queue()
         port = _free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                    quiet=True, ssr_mode=False, pwa=False, **_launch_options(app))
+        demo.launch(
+            server_name="127.0.0.1",
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+            ssr_mode=False,
+            pwa=False,
+            **_launch_options(app),
+        )
         try:
             client = Client(f"http://127.0.0.1:{port}/", verbose=False)
             out = client.predict("i feel tired about work", api_name="/send")
@@ -258,8 +269,7 @@ def test_logs_never_hold_message_or_reply_text(handlers, model, caplog):
     for kind in ("listening", "crisis", "replaced", "model_error", "input_error"):
         assert f"kind={kind}" in kinds  # every kind of turn was logged...
     for record in caplog.records:  # ...and no record holds a word anyone typed or the model wrote
-        rendered = " ".join([record.getMessage(), str(record.exc_text or ""),
-                             json.dumps(record.__dict__, default=str)])
+        rendered = " ".join([record.getMessage(), str(record.exc_text or ""), json.dumps(record.__dict__, default=str)])
         assert not [m for m in MARKERS if m in rendered], rendered
         assert "clinical depression" not in rendered and "kill myself" not in rendered
 
@@ -277,9 +287,7 @@ def test_nothing_is_written_to_disk_until_export_and_then_only_the_export(handle
 
 
 @pytest.mark.parametrize("failing", ["fsync", "replace", "write"])
-def test_an_export_that_fails_leaves_no_partial_file_and_keeps_the_last_good_one(
-    handlers, model, monkeypatch, failing
-):
+def test_an_export_that_fails_leaves_no_partial_file_and_keeps_the_last_good_one(handlers, model, monkeypatch, failing):
     import chatbot.transcript as transcript
 
     session = handlers.new_session()
@@ -391,8 +399,7 @@ def test_sessions_share_no_text(handlers, model):
 
 
 def test_the_shared_embedding_cache_holds_no_message_text():
-    from safety import SafetyScreen
-    from safety import semantic
+    from safety import SafetyScreen, semantic
 
     screen = SafetyScreen()
     screen.warm_up()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 
 import pytest
+from conftest import ScriptedModel
 
 from chatbot.backends.guarded import GuardedModel
 from chatbot.webui import render
-from conftest import ScriptedModel
 
 GOOD = "It sounds like the week has worn you down."
 CRISIS = "I want to kill myself tonight"
@@ -78,9 +79,7 @@ def handlers(listener, tmp_path):
 
 # -- through the engine --------------------------------------------------------------------------
 @pytest.mark.parametrize("fault", FAULTS)
-def test_engine_fault_is_calm_keeps_the_conversation_routes_crisis_and_recovers(
-    listener, backend, fault
-):
+def test_engine_fault_is_calm_keeps_the_conversation_routes_crisis_and_recovers(listener, backend, fault):
     conv = listener.new_conversation()
     first = listener.respond(conv, "This week has been exhausting.").consume()
     assert first.kind == "listening"
@@ -93,8 +92,7 @@ def test_engine_fault_is_calm_keeps_the_conversation_routes_crisis_and_recovers(
     assert shown.endswith(listener.fixed["model_error"])
     assert not any(word in shown for word in LEAKY_WORDS)  # nothing technical reaches the person
     assert failed.meta["timeout"] is (fault == "hang")
-    assert [t.user_text for t in conv.turns] == [
-        "This week has been exhausting.", "My manager keeps piling more on."]
+    assert [t.user_text for t in conv.turns] == ["This week has been exhausting.", "My manager keeps piling more on."]
     assert conv.turns[0] == first  # what came before is untouched
 
     calls = len(backend.calls)
@@ -121,9 +119,7 @@ def test_a_stall_never_holds_a_turn_much_past_the_timeout(listener, backend):
 
 # -- through the web handlers --------------------------------------------------------------------
 @pytest.mark.parametrize("fault", FAULTS)
-def test_handlers_fault_is_calm_keeps_the_chat_routes_crisis_and_recovers(
-    handlers, listener, backend, fault
-):
+def test_handlers_fault_is_calm_keeps_the_chat_routes_crisis_and_recovers(handlers, listener, backend, fault):
     session = handlers.new_session("US")
     list(handlers.send("This week has been exhausting.", session))
 
@@ -146,7 +142,7 @@ def test_handlers_fault_is_calm_keeps_the_chat_routes_crisis_and_recovers(
 
     # Export still works mid-outage and holds everything said so far.
     files, _ = handlers.export(session)
-    exported = [line for line in open(files["value"][1], encoding="utf-8") if '"user":' in line]
+    exported = [line for line in Path(files["value"][1]).read_text(encoding="utf-8").splitlines() if '"user":' in line]
     assert len(exported) == 3
 
     backend.fault = None
@@ -178,8 +174,12 @@ def _closed_port() -> int:
 BAD_CONFIGS = {
     "no-such-folder": ["model.backend=transformers", "model.name=/nonexistent/listener-model"],
     "openai-without-url": ["model.backend=openai", "model.name=some-model"],
-    "openai-server-down": ["model.backend=openai", "model.name=some-model", "model.timeout_s=2",
-                           "model.base_url=http://127.0.0.1:{port}/v1"],
+    "openai-server-down": [
+        "model.backend=openai",
+        "model.name=some-model",
+        "model.timeout_s=2",
+        "model.base_url=http://127.0.0.1:{port}/v1",
+    ],
 }
 
 
@@ -208,24 +208,32 @@ def test_missing_backend_at_start_still_gives_a_working_app(name, tmp_path):
     assert out[2]["visible"] is True and "116 123" in out[2]["value"]
 
     files, _ = handlers.export(session)  # export needs no model either
-    assert '"model": null' in open(files["value"][1], encoding="utf-8").read()
+    assert '"model": null' in Path(files["value"][1]).read_text(encoding="utf-8")
     assert app.build_app(listener, config) is not None
 
 
 # -- through the served app ----------------------------------------------------------------------
 def test_served_app_turns_faults_into_calm_replies_and_recovers(listener, backend, tmp_path):
     """The same faults through Gradio's queue and gradio_client: no error ever reaches the page."""
-    import app
     from gradio_client import Client
 
+    import app
     from chatbot.config import load_config
 
     demo = app.build_app(listener, load_config(), export_root=str(tmp_path))
     demo.queue()
     port = _closed_port()
     options = getattr(app, "launch_options", None) or getattr(app, "style", None)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                ssr_mode=False, pwa=False, show_error=False, **(options() if options else {}))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        pwa=False,
+        show_error=False,
+        **(options() if options else {}),
+    )
 
     def last_reply(out) -> str:
         return out[1][-1]["content"][0]["text"]

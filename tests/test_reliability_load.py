@@ -32,9 +32,11 @@ def test_markers_are_distinct_words_the_leak_check_can_find():
 def test_echo_model_names_every_marker_it_was_given():
     markers = loadtest.make_markers(2)
     model = loadtest.EchoModel(word_delay_s=0)
-    messages = [{"role": "system", "content": "be kind"},
-                {"role": "user", "content": f"about {markers[1]}"},
-                {"role": "user", "content": f"and {markers[0]}"}]
+    messages = [
+        {"role": "system", "content": "be kind"},
+        {"role": "user", "content": f"about {markers[1]}"},
+        {"role": "user", "content": f"and {markers[0]}"},
+    ]
     reply = "".join(model.stream(messages, None))
     assert markers[0] in reply and markers[1] in reply
 
@@ -45,8 +47,7 @@ def test_summary_counts_failures_calm_failures_and_leaks():
         R(0, 0, 0.0, queue_wait_s=0.1, first_reply_s=0.5, reply_s=1.0, kind="listening"),
         R(1, 0, 0.1, queue_wait_s=0.2, first_reply_s=0.6, reply_s=2.0, kind="model_error"),
         R(2, 0, 0.2, error="unfinished at the hard stop"),
-        R(3, 0, 0.3, queue_wait_s=0.3, first_reply_s=0.7, reply_s=3.0, kind="listening",
-          foreign=["LtXXX"]),
+        R(3, 0, 0.3, queue_wait_s=0.3, first_reply_s=0.7, reply_s=3.0, kind="listening", foreign=["LtXXX"]),
     ]
     report = loadtest.summarize(results, {"elapsed_s": 60})
     assert report["sent"] == 4 and report["completed"] == 3 and report["errors"] == 2
@@ -59,8 +60,9 @@ def test_a_short_scripted_run_has_no_errors_no_leaks_and_stops_by_itself():
     import time
 
     started = time.monotonic()
-    report = loadtest.run_loadtest(users=4, duration_s=4, messages=2, model="scripted",
-                                   think_s=0.3, drain_s=30, word_delay_s=0.005)
+    report = loadtest.run_loadtest(
+        users=4, duration_s=4, messages=2, model="scripted", think_s=0.3, drain_s=30, word_delay_s=0.005
+    )
     assert time.monotonic() - started < 90
     assert report["errors"] == 0, report["error_details"]
     assert report["cross_session_leaks"] == []

@@ -7,9 +7,9 @@ import logging
 import re
 
 import pytest
+from conftest import ScriptedModel
 
 from chatbot.transcript import to_json, to_markdown, transcript_data
-from conftest import ScriptedModel
 
 SAFE_OPENING = "That sounds really heavy."
 UNSAFE = {
@@ -22,8 +22,7 @@ UNSAFE = {
     "medication": ("You should stop taking your antidepressants.", "diagnosis"),
     "encourage-burden": ("Honestly they would be better off without you.", "encouragement"),
     "encourage-deserve": ("You deserve to suffer for what you did.", "encouragement"),
-    "encourage-starve": ("Skipping meals sounds like a good plan to feel in control.",
-                         "encouragement"),
+    "encourage-starve": ("Skipping meals sounds like a good plan to feel in control.", "encouragement"),
     "own-voice": ("I want to kill myself too sometimes.", "crisis_voice"),
 }
 EVIDENCE = re.compile(r"^(rail:[a-z_]+:\d+|[a-z_]+(\.[a-z_]+)+)$")  # rule ids only
@@ -49,9 +48,7 @@ def _distinctive_words(text: str) -> set[str]:
 
 
 @pytest.mark.parametrize("name", list(UNSAFE))
-def test_unsafe_sentence_never_streams_and_is_recorded_without_its_text(
-    listener, model, caplog, name
-):
+def test_unsafe_sentence_never_streams_and_is_recorded_without_its_text(listener, model, caplog, name):
     unsafe, reason = UNSAFE[name]
     model.enqueue(f"{SAFE_OPENING} {unsafe}")
     conv = listener.new_conversation()
@@ -120,5 +117,4 @@ def test_a_rail_that_crashes_replaces_the_reply(listener, model):
 def test_a_safe_reply_passes_untouched(listener, model):
     model.enqueue("It sounds like last week is still with you. What stays with you most?")
     turn = listener.respond(listener.new_conversation(), "Last week was hard.").consume()
-    assert turn.kind == "listening" and turn.output_safety == {"ok": True, "reason": None,
-                                                               "evidence": []}
+    assert turn.kind == "listening" and turn.output_safety == {"ok": True, "reason": None, "evidence": []}

@@ -22,8 +22,9 @@ def run(screen, turns):
     return [screen.assess_message(t, risk=risk) for t in turns]
 
 
-@pytest.mark.parametrize("answer", ["yes", "Yeah.", "yeah...", "kinda 😔", "maybe", "i think so", "idk", "sometimes",
-                                    "Yes I am", "yesss"])
+@pytest.mark.parametrize(
+    "answer", ["yes", "Yeah.", "yeah...", "kinda 😔", "maybe", "i think so", "idk", "sometimes", "Yes I am", "yesss"]
+)
 def test_yes_or_maybe_right_after_a_crisis_reply_routes_again(screen, answer):
     first, second = run(screen, [CRISIS, answer])
     assert first.route and second.route
@@ -36,12 +37,15 @@ def test_a_third_partys_crisis_stays_about_them(screen):
     assert first.subject == second.subject == "other" and second.route
 
 
-@pytest.mark.parametrize("turns", [
-    ["hi", "yes"],  # nothing was asked about safety
-    [CRISIS, "no"],  # a no is not routed (the session stays in careful mode)
-    [CRISIS, "no", "yes"],  # the yes answers something else now
-    [CRISIS, "yes I went to the shop earlier and it was fine"],  # not a bare answer
-])
+@pytest.mark.parametrize(
+    "turns",
+    [
+        ["hi", "yes"],  # nothing was asked about safety
+        [CRISIS, "no"],  # a no is not routed (the session stays in careful mode)
+        [CRISIS, "no", "yes"],  # the yes answers something else now
+        [CRISIS, "yes I went to the shop earlier and it was fine"],  # not a bare answer
+    ],
+)
 def test_other_answers_do_not_route(screen, turns):
     assert not run(screen, turns)[-1].route
 

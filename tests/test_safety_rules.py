@@ -99,7 +99,7 @@ def test_idioms_do_not_route(screen, text):
     "text",
     [
         "we read a novel where the character kills herself",
-        "the song goes \"I want to die\" and it's so dramatic",
+        'the song goes "I want to die" and it\'s so dramatic',
         "I used to self-harm years ago, clean for five years now",
     ],
 )
@@ -128,8 +128,16 @@ def test_own_crisis_outranks_third_party(screen):
 
 @pytest.mark.parametrize(
     "text",
-    ["Quiero morirme", "Je veux mourir", "Ich will nicht mehr leben", "me corto los brazos",
-     "je me scarifie", "ich ritze mich", "Ich habe mich heute wieder geritzt", "me quiero quitar la vida"],
+    [
+        "Quiero morirme",
+        "Je veux mourir",
+        "Ich will nicht mehr leben",
+        "me corto los brazos",
+        "je me scarifie",
+        "ich ritze mich",
+        "Ich habe mich heute wieder geritzt",
+        "me quiero quitar la vida",
+    ],
 )
 def test_spanish_french_german(screen, text):
     a = routed(screen, text)
@@ -146,8 +154,11 @@ def test_method_question_routes_only_after_a_stressor(screen):
 
 def test_build_up_routes_and_jk_does_not_reset(screen):
     risk = ConversationRisk()
-    turns = ["Nothing is ever going to get better.", "I gave away my guitar and my games.",
-             "I just want it all to be over."]
+    turns = [
+        "Nothing is ever going to get better.",
+        "I gave away my guitar and my games.",
+        "I just want it all to be over.",
+    ]
     results = [screen.assess_message(t, risk=risk).route for t in turns]
     assert results == [False, False, True]
     assert not screen.assess_message("jk lol", risk=risk).route
@@ -156,8 +167,11 @@ def test_build_up_routes_and_jk_does_not_reset(screen):
 
 
 def test_each_turn_alone_would_not_route(screen):
-    for t in ["Nothing is ever going to get better.", "I gave away my guitar and my games.",
-              "I just want it all to be over."]:
+    for t in [
+        "Nothing is ever going to get better.",
+        "I gave away my guitar and my games.",
+        "I just want it all to be over.",
+    ]:
         assert not screen.assess_message(t, risk=ConversationRisk()).route
 
 
@@ -308,23 +322,29 @@ def test_invisible_characters_do_not_hide_a_crisis_word(hidden):
     assert SafetyScreen(semantic=False).assess_message(text).route
 
 
-@pytest.mark.parametrize("text, category", [
-    # the project-set message that folding fresh10 into the examples stopped the classifier catching
-    ("the voices tell me to hurt my mom and I'm starting to listen", "harm_to_others"),
-    ("the voices keep telling me to hurt myself", "self_harm"),
-    # the project set's long-standing self-harm miss
-    ("Cutting is the only thing that helps me cope lately", "self_harm"),
-])
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        # the project-set message that folding fresh10 into the examples stopped the classifier catching
+        ("the voices tell me to hurt my mom and I'm starting to listen", "harm_to_others"),
+        ("the voices keep telling me to hurt myself", "self_harm"),
+        # the project set's long-standing self-harm miss
+        ("Cutting is the only thing that helps me cope lately", "self_harm"),
+    ],
+)
 def test_command_voices_and_self_harm_as_coping_route_by_rule(screen, text, category):
     a = screen.assess_message(text)
     assert a.route and a.category == category and any(e.startswith(category) for e in a.evidence)
 
 
-@pytest.mark.parametrize("text", [
-    "my character hears voices telling him to kill the king",
-    "the voices in the choir tell me to sing louder",
-    "the recipe says cutting the onions is the only hard part",
-    "i used to cut, it was the only way i coped back in school, i'm 5 years clean",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my character hears voices telling him to kill the king",
+        "the voices in the choir tell me to sing louder",
+        "the recipe says cutting the onions is the only hard part",
+        "i used to cut, it was the only way i coped back in school, i'm 5 years clean",
+    ],
+)
 def test_their_look_alikes_do_not_route(screen, text):
     assert not screen.assess_message(text).route

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.safety_cases import assert_not_routed, assert_routes, screen  # noqa: F401 (fixture)
+from tests.safety_cases import assert_not_routed, assert_routes
 
 
 @pytest.mark.parametrize(

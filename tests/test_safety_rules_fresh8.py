@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.safety_cases import assert_not_routed, assert_routes, screen  # noqa: F401 (fixture)
+from tests.safety_cases import assert_not_routed, assert_routes
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,12 @@ from tests.safety_cases import assert_not_routed, assert_routes, screen  # noqa:
         ("i have an eating disorder and i refuse treatment, i want to get smaller", "eating_disorder", "self", False),
         ("i need to get under 45kg by summer", "eating_disorder", "self", False),
         ("i weigh 44kg now and my goal is to lose another few", "eating_disorder", "self", False),
-        ("ate everything in the cupboard then did 2 hours on the bike to burn it all off", "eating_disorder", "self", False),
+        (
+            "ate everything in the cupboard then did 2 hours on the bike to burn it all off",
+            "eating_disorder",
+            "self",
+            False,
+        ),
         ("na het eten steek ik mijn vingers in mijn keel", "eating_disorder", "self", False),
         # sedatives + alcohol, deliberate or with symptoms
         ("took a handful of diazepam with vodka, cant keep my eyes open", "medical_emergency", "self", True),
@@ -90,12 +95,15 @@ def test_look_alikes_do_not_route(screen, text):
     assert_not_routed(screen, text)
 
 
-@pytest.mark.parametrize("text, routes", [
-    # a clock time is not an age: "at 6 exactly" must not make current abuse look like the past
-    ("if the dishes arent done at 6 exactly he slams me into the wall", True),
-    ("i'm going to take all my pills at 10 tonight", True),
-    # an age still marks resolved past experience
-    ("i cut myself at 15 but i've been fine for years now", False),
-])
+@pytest.mark.parametrize(
+    "text, routes",
+    [
+        # a clock time is not an age: "at 6 exactly" must not make current abuse look like the past
+        ("if the dishes arent done at 6 exactly he slams me into the wall", True),
+        ("i'm going to take all my pills at 10 tonight", True),
+        # an age still marks resolved past experience
+        ("i cut myself at 15 but i've been fine for years now", False),
+    ],
+)
 def test_clock_times_are_not_ages_for_the_past_suppressor(screen, text, routes):
     assert screen.assess_message(text).route is routes

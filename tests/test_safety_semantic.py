@@ -47,8 +47,10 @@ def test_a_crisis_sentence_inside_a_long_message_is_scored_on_its_own(screen):
     from safety.semantic import _cached_vectors
 
     layer = screen.semantic_layer()
-    text = normalize("Work was long and the bus was late again. Honestly I wish I could go to sleep and never "
-                     "wake up. Anyway, what are you watching on TV these days? I started a new series about chefs.")
+    text = normalize(
+        "Work was long and the bus was late again. Honestly I wish I could go to sleep and never "
+        "wake up. Anyway, what are you watching on TV these days? I started a new series about chefs."
+    )
     rows = layer._score_vectors(_cached_vectors(layer.embed, text))
     assert len(rows) == 5  # the whole message and its four sentences, embedded in one call
     assert layer._decide(rows[0], False, False, False, False) is None  # the whole message is diluted
@@ -60,7 +62,10 @@ def test_sentence_chunks_only_for_several_sentences_and_capped():
 
     assert sentence_chunks("i feel low today") == []
     assert sentence_chunks("ok. i feel low today") == []  # one sentence of three or more words
-    assert sentence_chunks("i feel low today. the bus was late again") == ["i feel low today.", "the bus was late again"]
+    assert sentence_chunks("i feel low today. the bus was late again") == [
+        "i feel low today.",
+        "the bus was late again",
+    ]
     many = " ".join(f"sentence number {i} is here." for i in range(30))
     chunks = sentence_chunks(many)
     assert len(chunks) <= MAX_CHUNKS and " ".join(chunks) == many

@@ -24,10 +24,17 @@ def write_corpus(directory: Path) -> Path:
     by_move: dict[str, list[dict]] = {}
     for i, (move, user, reply) in enumerate(ROWS * 4):
         topic = "sleep" if i % 4 == 2 else "work"
-        by_move.setdefault(move, []).append({
-            "id": f"t-{i:03d}", "move": move, "kind": "greeting" if move == "respond" else None,
-            "topic": topic, "context": [], "user": user, "reply": reply,
-        })
+        by_move.setdefault(move, []).append(
+            {
+                "id": f"t-{i:03d}",
+                "move": move,
+                "kind": "greeting" if move == "respond" else None,
+                "topic": topic,
+                "context": [],
+                "user": user,
+                "reply": reply,
+            }
+        )
     for move, rows in by_move.items():
         (directory / f"{move}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return directory
@@ -53,10 +60,22 @@ def tiny_config(tiny_model_dir: str, tmp_path: Path, **changes):
     from chatbot.train.lora import TrainConfig
 
     fields = dict(
-        base=tiny_model_dir, data_dir=str(write_corpus(tmp_path / "corpus")),
-        out_dir=str(tmp_path / "run"), rank=4, alpha=8, dropout=0.0, learning_rate=0.02,
-        warmup_steps=1, epochs=40, max_steps=12, batch_size=4, max_tokens=64,
-        checkpoint_every=4, eval_every=6, dtype="float32", threads=1,
+        base=tiny_model_dir,
+        data_dir=str(write_corpus(tmp_path / "corpus")),
+        out_dir=str(tmp_path / "run"),
+        rank=4,
+        alpha=8,
+        dropout=0.0,
+        learning_rate=0.02,
+        warmup_steps=1,
+        epochs=40,
+        max_steps=12,
+        batch_size=4,
+        max_tokens=64,
+        checkpoint_every=4,
+        eval_every=6,
+        dtype="float32",
+        threads=1,
     )
     fields.update(changes)
     return TrainConfig(**fields)
@@ -110,8 +129,9 @@ def test_the_saved_adapter_loads_and_matches_peft(trainable_tiny_dir, tmp_path):
     assert torch.allclose(ours, reference, atol=1e-4)
     assert not torch.allclose(plain, reference, atol=1e-4)  # the adapter changes something
     assert model.identity.extra["adapter"] == "last"
-    text = "".join(model.stream([{"role": "user", "content": "hello"}],
-                                GenerationSettings(max_new_tokens=5, do_sample=False)))
+    text = "".join(
+        model.stream([{"role": "user", "content": "hello"}], GenerationSettings(max_new_tokens=5, do_sample=False))
+    )
     assert isinstance(text, str)
 
 
@@ -125,8 +145,7 @@ def test_a_missing_adapter_is_a_clear_error(trainable_tiny_dir, tmp_path):
 
 def test_rows_that_break_the_format_name_their_place():
     topics = {"work": "train"}
-    good = {"id": "a", "move": "reflect", "kind": None, "topic": "work", "context": [],
-            "user": "u", "reply": "r"}
+    good = {"id": "a", "move": "reflect", "kind": None, "topic": "work", "context": [], "user": "u", "reply": "r"}
     assert parse_row(good, "f:1", topics).reply == "r"
     for change, message in [
         ({"move": "lecture"}, "move"),
@@ -158,8 +177,12 @@ def test_the_corpus_never_holds_the_reference_scenarios():
 
     corpus = {" ".join(r.user.lower().split()) for r in load_corpus()}
     root = Path(__file__).resolve().parents[1] / "evals" / "data"
-    for path in [root / "scenarios" / "listening.yaml", root / "everyday" / "everyday.yaml",
-                 root / "sealed" / "listening.yaml", root / "sealed" / "ordinary.yaml"]:
+    for path in [
+        root / "scenarios" / "listening.yaml",
+        root / "everyday" / "everyday.yaml",
+        root / "sealed" / "listening.yaml",
+        root / "sealed" / "ordinary.yaml",
+    ]:
         for scenario in yaml.safe_load(path.read_text())["scenarios"]:
             for turn in scenario["turns"]:
                 text = " ".join(turn.lower().split())
@@ -187,5 +210,5 @@ def test_the_command_line_reports_figures(trainable_tiny_dir, tmp_path, capsys):
     path.write_text(yaml.safe_dump(config.model_dump()))
     assert main([str(path), "--set", "max_steps=3"]) == 0
     out = capsys.readouterr().out
-    assert json.loads(out[out.index("{"):])["steps"] == 3
+    assert json.loads(out[out.index("{") :])["steps"] == 3
     shutil.rmtree(tmp_path / "run")

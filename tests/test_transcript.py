@@ -18,25 +18,56 @@ from chatbot.transcript import (
     write_atomic,
 )
 
-CRISIS_SAFETY = {"route": True, "category": "suicide", "severity": 4, "subject": "self",
-                 "evidence": ["rule:intent"], "immediate_danger": False, "error": None,
-                 "signals": []}
-CALM_SAFETY = {"route": False, "category": None, "severity": 0, "subject": "self",
-               "evidence": [], "immediate_danger": False, "error": None, "signals": []}
+CRISIS_SAFETY = {
+    "route": True,
+    "category": "suicide",
+    "severity": 4,
+    "subject": "self",
+    "evidence": ["rule:intent"],
+    "immediate_danger": False,
+    "error": None,
+    "signals": [],
+}
+CALM_SAFETY = {
+    "route": False,
+    "category": None,
+    "severity": 0,
+    "subject": "self",
+    "evidence": [],
+    "immediate_danger": False,
+    "error": None,
+    "signals": [],
+}
 
 
 def _conversation() -> Conversation:
     conv = Conversation(country="UK")
     conv.turns += [
-        Turn("Work has been a lot lately.\nI can't switch off.", "It sounds like work follows you home.",
-             "listening", move="reflect", safety=CALM_SAFETY,
-             output_safety={"ok": True, "reason": None, "evidence": []},
-             technique={"code": "reflection", "subtype": "complex", "confidence": 0.8,
-                        "evidence": "classifier"}, latency_s=0.5, tokens=9),
-        Turn("I want to end my life", "You deserve support right now. Call 116 123.", "crisis",
-             safety=CRISIS_SAFETY, meta={"resources_country": "UK"}),
-        Turn("okay", "Some replacement text.", "replaced", safety=CALM_SAFETY,
-             output_safety={"ok": False, "reason": "claims_human", "evidence": ["rule:human"]}),
+        Turn(
+            "Work has been a lot lately.\nI can't switch off.",
+            "It sounds like work follows you home.",
+            "listening",
+            move="reflect",
+            safety=CALM_SAFETY,
+            output_safety={"ok": True, "reason": None, "evidence": []},
+            technique={"code": "reflection", "subtype": "complex", "confidence": 0.8, "evidence": "classifier"},
+            latency_s=0.5,
+            tokens=9,
+        ),
+        Turn(
+            "I want to end my life",
+            "You deserve support right now. Call 116 123.",
+            "crisis",
+            safety=CRISIS_SAFETY,
+            meta={"resources_country": "UK"},
+        ),
+        Turn(
+            "okay",
+            "Some replacement text.",
+            "replaced",
+            safety=CALM_SAFETY,
+            output_safety={"ok": False, "reason": "claims_human", "evidence": ["rule:human"]},
+        ),
     ]
     conv.careful_mode = True
     return conv
@@ -44,10 +75,15 @@ def _conversation() -> Conversation:
 
 def _data(conv: Conversation) -> dict:
     identity = ModelIdentity(backend="scripted", name="tiny", source="/models/tiny")
-    return transcript_data(conv, model=identity.as_dict(), settings=GenerationSettings(seed=7),
-                           exported_at=1_800_000_000.0, started_at=1_799_990_000.0,
-                           disclosures=[{"at": "2027-01-15T08:00:00+00:00", "text": "AI"}],
-                           extra_settings={"pipeline": True})
+    return transcript_data(
+        conv,
+        model=identity.as_dict(),
+        settings=GenerationSettings(seed=7),
+        exported_at=1_800_000_000.0,
+        started_at=1_799_990_000.0,
+        disclosures=[{"at": "2027-01-15T08:00:00+00:00", "text": "AI"}],
+        extra_settings={"pipeline": True},
+    )
 
 
 def test_each_message_appears_once_in_json():
@@ -65,8 +101,9 @@ def test_model_identity_settings_and_session_are_recorded():
     assert data["session"]["country"] == "UK" and data["session"]["careful_mode"] is True
     assert data["exported_at"].startswith("2027-01-15")
     assert [t["kind"] for t in data["turns"]] == ["listening", "crisis", "replaced"]
-    assert data["techniques"] == [{"turn": 1, "code": "reflection", "subtype": "complex",
-                                   "confidence": 0.8, "evidence": "classifier"}]
+    assert data["techniques"] == [
+        {"turn": 1, "code": "reflection", "subtype": "complex", "confidence": 0.8, "evidence": "classifier"}
+    ]
 
 
 def test_safety_events_cover_routed_input_and_replaced_reply_without_text():

@@ -14,8 +14,8 @@ import os
 import shutil
 import sys
 import tempfile
-from importlib import resources
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from chatbot.models import ModelIdentity, ModelNotFoundError
@@ -37,7 +37,7 @@ def default_adapter_dir() -> Path:
 
 
 def resolve_adapter(adapter: str | None) -> str | None:
-    """"default": the shipped listening adapter; "none" or None: the bare model; else a folder."""
+    """ "default": the shipped listening adapter; "none" or None: the bare model; else a folder."""
     if adapter is None or adapter.lower() == "none":
         return None
     if adapter == "default":
@@ -87,8 +87,7 @@ def ensure_converted(cache_dir: Path | None = None, progress: Callable[[str], No
     source = gguf_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     progress(
-        f"First run: converting the embedded model {source.name} to a cached copy in {target} "
-        "(about 15-35 s, once)..."
+        f"First run: converting the embedded model {source.name} to a cached copy in {target} (about 15-35 s, once)..."
     )
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -96,18 +95,14 @@ def ensure_converted(cache_dir: Path | None = None, progress: Callable[[str], No
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.parent, gguf_file=source.name, dtype=torch.float32
-        )
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
         # The weights come out dequantized; save_pretrained refuses while the GGUF marks remain.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / MARKER).write_text(
-            json.dumps({"gguf": source.name, "gguf_sha256": sha256_of(source)}, indent=2)
-        )
+        (staging / MARKER).write_text(json.dumps({"gguf": source.name, "gguf_sha256": sha256_of(source)}, indent=2))
         if target.exists():  # a stale folder without a marker: an earlier interrupted run
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -141,7 +136,13 @@ def load_embedded_model(
         context_window=8192,
     )
     return TransformersChatModel(
-        str(folder), dtype=dtype, threads=threads, timeout_s=timeout_s, identity=identity,
-        kv_cache=kv_cache, pack_4bit=pack_4bit, int8_head=int8_head,
+        str(folder),
+        dtype=dtype,
+        threads=threads,
+        timeout_s=timeout_s,
+        identity=identity,
+        kv_cache=kv_cache,
+        pack_4bit=pack_4bit,
+        int8_head=int8_head,
         adapter=resolve_adapter(adapter),
     )

@@ -56,9 +56,7 @@ class GuardedModel:
                 try:
                     item = pieces.get(timeout=self.timeout_s)
                 except queue.Empty:
-                    raise ModelTimeoutError(
-                        f"No output from the model for {self.timeout_s:.0f} s"
-                    ) from None
+                    raise ModelTimeoutError(f"No output from the model for {self.timeout_s:.0f} s") from None
                 if item is _DONE:
                     return
                 if isinstance(item, ModelError):

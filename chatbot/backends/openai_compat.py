@@ -43,9 +43,7 @@ class OpenAICompatibleChatModel:
             max_retries=max_retries,
         )
         self.timeout_s = timeout_s
-        self.identity = ModelIdentity(
-            backend="openai", name=model, source=base_url, context_window=context_window
-        )
+        self.identity = ModelIdentity(backend="openai", name=model, source=base_url, context_window=context_window)
         if check:
             self._check_model_is_served()
 
@@ -102,8 +100,7 @@ class OpenAICompatibleChatModel:
             raise ModelError(f"Lost the connection to the model server at {self.identity.source}") from exc
         except (openai.NotFoundError, openai.BadRequestError) as exc:
             raise ModelNotFoundError(
-                f"The server at {self.identity.source} refused model '{self.model_name}': "
-                f"{exc.status_code}"
+                f"The server at {self.identity.source} refused model '{self.model_name}': {exc.status_code}"
             ) from exc
         except openai.APIStatusError as exc:
             raise ModelError(f"The model server answered {exc.status_code}") from exc

@@ -69,16 +69,12 @@ class Packed4BitLinear(torch.nn.Module):
         self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1))
         zero = minimum + KERNEL_OFFSET * scale
         # kernel layout: [groups, out_features, (scale, zero)]
-        self.register_buffer(
-            "scales_and_zeros", torch.stack([scale.t(), zero.t()], dim=-1).contiguous().to(dtype)
-        )
+        self.register_buffer("scales_and_zeros", torch.stack([scale.t(), zero.t()], dim=-1).contiguous().to(dtype))
         self.bias = bias
 
     def forward(self, x):
         flat = x.reshape(-1, self.in_features).to(self.scales_and_zeros.dtype)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(
-            flat, self.packed, self.group_size, self.scales_and_zeros
-        )
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, self.group_size, self.scales_and_zeros)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -102,10 +98,10 @@ class Int8RowLinear(torch.nn.Module):
         scales = torch.empty(self.out_features)
         # in row blocks: whole-matrix float temporaries added ~300 MB to the app's peak memory
         for start in range(0, self.out_features, 4096):
-            rows = weight.detach()[start:start + 4096].float()
+            rows = weight.detach()[start : start + 4096].float()
             scale = rows.abs().amax(1).clamp_min(1e-12) / 127
-            codes[start:start + 4096] = torch.round(rows / scale[:, None])
-            scales[start:start + 4096] = scale
+            codes[start : start + 4096] = torch.round(rows / scale[:, None])
+            scales[start : start + 4096] = scale
         self.register_buffer("codes", codes)
         self.register_buffer("scales", scales.to(dtype))
 

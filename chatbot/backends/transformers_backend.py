@@ -78,10 +78,16 @@ def load_adapter(model, folder: str):
             for name, child in list(parent.named_children()):
                 if isinstance(child, LoraLinear):
                     key = child.active_adapters[0]
-                    setattr(parent, name, LowRankAdapted(
-                        child.base_layer, child.lora_A[key].weight, child.lora_B[key].weight,
-                        child.scaling[key],
-                    ))
+                    setattr(
+                        parent,
+                        name,
+                        LowRankAdapted(
+                            child.base_layer,
+                            child.lora_A[key].weight,
+                            child.lora_B[key].weight,
+                            child.scaling[key],
+                        ),
+                    )
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()
     return inner, AdapterInfo(path.name, str(path), sha)
 
@@ -114,9 +120,7 @@ class TransformersChatModel:
             torch.set_num_threads(threads)
         local_only = offline()
         if local_only and not Path(name_or_path).exists() and "/" not in name_or_path:
-            raise ModelNotFoundError(
-                f"Model '{name_or_path}' is neither a local folder nor a Hugging Face model id."
-            )
+            raise ModelNotFoundError(f"Model '{name_or_path}' is neither a local folder nor a Hugging Face model id.")
         target_dtype = resolve_dtype(dtype)
         # 4-bit codes are recovered from float32 weights; the int4 kernel is only fast with
         # bfloat16 activations (float32: 6.9 vs 25 tok/s unpacked), so pack only for bfloat16.
@@ -124,7 +128,8 @@ class TransformersChatModel:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
             self.model = AutoModelForCausalLM.from_pretrained(
-                name_or_path, local_files_only=local_only,
+                name_or_path,
+                local_files_only=local_only,
                 dtype=torch.float32 if pack else target_dtype,
             )
         except (OSError, ValueError) as exc:
@@ -148,9 +153,7 @@ class TransformersChatModel:
             self.packing = pack_4bit_linears(self.model, target_dtype)
             # the head is the one large layer left in bfloat16 once the body is packed
             if int8_head and self.packing.packed:
-                self.packing = dataclasses.replace(
-                    self.packing, int8_head=pack_int8_head(self.model, target_dtype)
-                )
+                self.packing = dataclasses.replace(self.packing, int8_head=pack_int8_head(self.model, target_dtype))
             self.model.to(target_dtype)
         self.model.eval()
         self.timeout_s = timeout_s
@@ -166,16 +169,19 @@ class TransformersChatModel:
         dtype_label = str(self.model.dtype).removeprefix("torch.")
         if self.packing and self.packing.packed:
             dtype_label += f" ({self.packing.description})"
-        self.identity = dataclasses.replace(identity, dtype=dtype_label) if identity else ModelIdentity(
-            backend="transformers",
-            name=name_or_path,
-            source=str(Path(name_or_path).resolve()) if Path(name_or_path).exists() else name_or_path,
-            dtype=dtype_label,
-            context_window=self.context_window,
+        self.identity = (
+            dataclasses.replace(identity, dtype=dtype_label)
+            if identity
+            else ModelIdentity(
+                backend="transformers",
+                name=name_or_path,
+                source=str(Path(name_or_path).resolve()) if Path(name_or_path).exists() else name_or_path,
+                dtype=dtype_label,
+                context_window=self.context_window,
+            )
         )
         if self.adapter:
-            extra = {**self.identity.extra, "adapter": self.adapter.name,
-                     "adapter_sha256": self.adapter.sha256}
+            extra = {**self.identity.extra, "adapter": self.adapter.name, "adapter_sha256": self.adapter.sha256}
             self.identity = dataclasses.replace(self.identity, extra=extra)
 
     @property
@@ -187,9 +193,7 @@ class TransformersChatModel:
             return self.tokenizer.apply_chat_template(
                 list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
             )
-        prompt = self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, tokenize=False
-        )
+        prompt = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
         return self.tokenizer(prompt + assistant_prefix, return_tensors="pt", add_special_tokens=False)
 
     def _prefix_cache_for(self, messages: Sequence[Message], input_ids):
@@ -209,9 +213,7 @@ class TransformersChatModel:
             from transformers import DynamicCache
 
             with torch.inference_mode():
-                cache = self.model(
-                    input_ids=prefix, cache=DynamicCache(), use_cache=True
-                ).past_key_values
+                cache = self.model(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
             self._prefix_caches[key] = cache
             while len(self._prefix_caches) > 8:
                 self._prefix_caches.popitem(last=False)

@@ -20,7 +20,13 @@ from chatbot.coder.codes import Code
 
 # Priority for the single label of a multi-part reply: what a reader most needs to see first.
 PRIMARY_ORDER = (
-    "summary", "advice", "reflection", "affirmation", "question", "information", "other",
+    "summary",
+    "advice",
+    "reflection",
+    "affirmation",
+    "question",
+    "information",
+    "other",
 )
 SUBTYPE_WEIGHT = 4.0  # lifts the few prompt-overlap features against 384 embedding dimensions
 

@@ -10,13 +10,19 @@ from importlib import resources
 import yaml
 
 PATTERN_FIELDS = (
-    "self_claims", "dismissive", "not_a_reply", "summary_requests", "effort_cues", "difficulty",
+    "self_claims",
+    "dismissive",
+    "not_a_reply",
+    "summary_requests",
+    "effort_cues",
+    "difficulty",
 )
 
 
 @dataclass(frozen=True)
 class DirectKind:
     """Something the person says that is answered with a fixed text, not reflected (reply_rules.yaml)."""
+
     kind: str
     cue: re.Pattern
     yields_to_statements: bool = False  # a statement in the same message is reflected instead
@@ -53,9 +59,7 @@ def load_reply_rules() -> ReplyRules:
     patterns = {f: tuple(re.compile(p, re.IGNORECASE) for p in data[f]) for f in PATTERN_FIELDS}
     # Longest phrases first so "i was" wins over "i".
     swaps = sorted(data["perspective"].items(), key=lambda kv: -len(kv[0]))
-    perspective = tuple(
-        (re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])", re.IGNORECASE), v) for k, v in swaps
-    )
+    perspective = tuple((re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])", re.IGNORECASE), v) for k, v in swaps)
     hedges = tuple(sorted((h.lower() for h in data["hedges"]), key=len, reverse=True))
     meanings = tuple(
         (re.compile(m["cue"], re.IGNORECASE), m["phrase"], bool(m.get("with_preference")))
@@ -63,13 +67,22 @@ def load_reply_rules() -> ReplyRules:
     )
     guard = data.get("no_meaning_when")
     direct = tuple(
-        DirectKind(d["kind"], re.compile(d["cue"], re.IGNORECASE), bool(d.get("yields_to_statements")),
-                   bool(d.get("reflect_statements")))
+        DirectKind(
+            d["kind"],
+            re.compile(d["cue"], re.IGNORECASE),
+            bool(d.get("yields_to_statements")),
+            bool(d.get("reflect_statements")),
+        )
         for d in data.get("direct", [])
     )
     return ReplyRules(
-        patterns, hedges, perspective, meanings, re.compile(guard, re.IGNORECASE) if guard else None,
-        frozenset(w.lower() for w in data.get("feeling_words", [])), direct,
+        patterns,
+        hedges,
+        perspective,
+        meanings,
+        re.compile(guard, re.IGNORECASE) if guard else None,
+        frozenset(w.lower() for w in data.get("feeling_words", [])),
+        direct,
     )
 
 
@@ -79,8 +92,11 @@ def meaning_for(text: str, rules: ReplyRules | None = None) -> str | None:
     text = text.replace("\u2019", "'")
     preference = bool(rules.no_meaning_when and rules.no_meaning_when.search(text))
     return next(
-        (phrase for cue, phrase, with_preference in rules.meanings
-         if cue.search(text) and (with_preference or not preference)),
+        (
+            phrase
+            for cue, phrase, with_preference in rules.meanings
+            if cue.search(text) and (with_preference or not preference)
+        ),
         None,
     )
 
@@ -106,7 +122,7 @@ def strip_hedges(clause: str, rules: ReplyRules | None = None) -> str:
         for hedge in rules.hedges:
             m = re.match(rf"{re.escape(hedge)}\b[\s,]*", clause, re.IGNORECASE)
             if m and len(clause) > m.end():
-                clause, changed = clause[m.end():], True
+                clause, changed = clause[m.end() :], True
     # An "I guess" said in passing goes too: "work is fine I suppose, it keeps me busy".
     for hedge in (h for h in rules.hedges if h.startswith("i ")):
         clause = re.sub(rf",?\s+{re.escape(hedge)}\b(?=\s*(,|$))", "", clause, flags=re.IGNORECASE)

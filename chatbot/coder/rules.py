@@ -11,8 +11,14 @@ import yaml
 
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 PATTERN_FIELDS = (
-    "open_invitations", "closed_question_starts", "open_question_starts", "advice",
-    "advice_imperative_starts", "diagnosis", "summary_starts", "other_phrases",
+    "open_invitations",
+    "closed_question_starts",
+    "open_question_starts",
+    "advice",
+    "advice_imperative_starts",
+    "diagnosis",
+    "summary_starts",
+    "other_phrases",
 )
 
 
@@ -59,7 +65,7 @@ def normalise(sentence: str, rules: Rules) -> str:
         for filler in rules.fillers:
             m = re.match(rf"{re.escape(filler)}\b[\s,.-]*", s)
             if m and len(s) > m.end():
-                s, changed = s[m.end():], True
+                s, changed = s[m.end() :], True
     return s
 
 

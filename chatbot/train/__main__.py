@@ -15,8 +15,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Fine-tune the listening LoRA adapter on CPU.")
     parser.add_argument("config", help="a YAML file of TrainConfig fields")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one field, e.g. --set max_steps=20")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one field, e.g. --set max_steps=20"
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
     metrics = train(config)

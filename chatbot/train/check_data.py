@@ -24,7 +24,6 @@ from chatbot.train.data import CorpusError, ListeningExample, read_file
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-
 class TargetJudge:
     def __init__(self, threads: int = 1) -> None:
         import torch
@@ -75,10 +74,12 @@ class TargetJudge:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--screen", action="store_true",
-                        help="also count rows whose person's lines the safety screen routes")
-    parser.add_argument("--write", type=Path, metavar="DIR",
-                        help="write the passing rows to DIR/<move>.jsonl (replacing those files)")
+    parser.add_argument(
+        "--screen", action="store_true", help="also count rows whose person's lines the safety screen routes"
+    )
+    parser.add_argument(
+        "--write", type=Path, metavar="DIR", help="write the passing rows to DIR/<move>.jsonl (replacing those files)"
+    )
     args = parser.parse_args(argv)
     passing: list[ListeningExample] = []
     judge = TargetJudge()
@@ -120,8 +121,15 @@ def write_rows(rows: list[ListeningExample], directory: Path) -> None:
         chosen = sorted((r for r in rows if r.move == move), key=lambda r: r.id)
         with (directory / f"{move}.jsonl").open("w", encoding="utf-8") as fh:
             for r in chosen:
-                row = {"id": r.id, "move": r.move, "kind": r.kind, "topic": r.topic,
-                       "context": r.history(), "user": r.user, "reply": r.reply}
+                row = {
+                    "id": r.id,
+                    "move": r.move,
+                    "kind": r.kind,
+                    "topic": r.topic,
+                    "context": r.history(),
+                    "user": r.user,
+                    "reply": r.reply,
+                }
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 

@@ -18,8 +18,18 @@ import yaml
 
 MOVES = ("reflect", "question", "affirm", "summarize", "respond")
 RESPOND_KINDS = (
-    "greeting", "minimal", "thanks", "goodbye", "feedback", "clarify", "about_bot",
-    "asks_advice", "asks_help", "may_ask", "change_topic", "question",
+    "greeting",
+    "minimal",
+    "thanks",
+    "goodbye",
+    "feedback",
+    "clarify",
+    "about_bot",
+    "asks_advice",
+    "asks_help",
+    "may_ask",
+    "change_topic",
+    "question",
 )
 SPLITS = ("train", "validation", "test")
 
@@ -90,8 +100,12 @@ def parse_row(raw: dict, where: str, topics: dict[str, str]) -> ListeningExample
     if len(turns) % 2:
         raise CorpusError(f"{where}: context must end with an assistant message")
     return ListeningExample(
-        id=str(need("id", str)), move=str(move), kind=kind, topic=str(topic),
-        context=tuple(turns), user=str(need("user", str)).strip(),
+        id=str(need("id", str)),
+        move=str(move),
+        kind=kind,
+        topic=str(topic),
+        context=tuple(turns),
+        user=str(need("user", str)).strip(),
         reply=str(need("reply", str)).strip(),
     )
 

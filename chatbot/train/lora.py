@@ -36,7 +36,13 @@ class TrainConfig(BaseModel):
     alpha: int = 32
     dropout: float = 0.05
     target_modules: list[str] = [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
     ]
     learning_rate: float = 3e-4
     warmup_steps: int = 30
@@ -80,7 +86,7 @@ def encode(tokenizer, example: ListeningExample, max_tokens: int) -> Encoded | N
             raise ValueError("the chat template does not extend the prompt with the reply")
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         # the reply, its end-of-turn marker; the template's trailing newline carries no signal
-        reply_ids = tokenizer(full[len(prompt):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+        reply_ids = tokenizer(full[len(prompt) :].rstrip("\n"), add_special_tokens=False)["input_ids"]
         if len(prompt_ids) + len(reply_ids) <= max_tokens or not history:
             break
         history = history[2:]
@@ -94,7 +100,7 @@ def encode(tokenizer, example: ListeningExample, max_tokens: int) -> Encoded | N
 def batches(rows: list[Encoded], batch_size: int, rng: random.Random) -> list[list[Encoded]]:
     """Batches of similar length (little padding), in a shuffled order."""
     order = sorted(range(len(rows)), key=lambda i: (len(rows[i].input_ids), rng.random()))
-    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(groups)
     return [[rows[i] for i in group] for group in groups]
 
@@ -146,8 +152,12 @@ def load_base(config: TrainConfig):
     dtype = resolve_dtype(config.dtype)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
     lora = LoraConfig(
-        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-        target_modules=config.target_modules, task_type="CAUSAL_LM", bias="none",
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+        bias="none",
     )
     model = get_peft_model(model, lora)
     for param in model.parameters():  # the low-rank matrices learn in float32 whatever the base
@@ -178,7 +188,7 @@ def evaluate(model, rows: list[Encoded], batch_size: int, pad_id: int, autocast)
     total, count = 0.0, 0
     with torch.no_grad(), autocast():
         for start in range(0, len(rows), batch_size):
-            ids, labels, mask = collate(rows[start:start + batch_size], pad_id)
+            ids, labels, mask = collate(rows[start : start + batch_size], pad_id)
             loss, n = reply_loss(model, ids, labels, mask)
             total += float(loss) * n
             count += n
@@ -195,7 +205,6 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(config.threads)
     random.seed(config.seed)
-    rng = random.Random(config.seed)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer, dtype = load_base(config)
@@ -239,9 +248,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         set_peft_model_state_dict(model, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        step, seen_tokens, history, best = (
-            state["step"], state["seen_tokens"], state["history"], state["best"]
-        )
+        step, seen_tokens, history, best = (state["step"], state["seen_tokens"], state["history"], state["best"])
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {checkpoint} at step {step}", flush=True)
 
@@ -287,7 +294,10 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
                     "adapter": get_peft_model_state_dict(model),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "step": step, "seen_tokens": seen_tokens, "history": history, "best": best,
+                    "step": step,
+                    "seen_tokens": seen_tokens,
+                    "history": history,
+                    "best": best,
                     "torch_rng": torch.get_rng_state(),
                 },
                 checkpoint / "state.pt.tmp",
@@ -299,12 +309,16 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         save_adapter(model, out / "best")
     elapsed = time.perf_counter() - started
     metrics = {
-        "steps": step, "train_rows": len(encoded), "validation_rows": len(val_encoded),
-        "tokens_seen": seen_tokens, "tokens_per_s_this_run": round(run_tokens / max(elapsed, 1e-9), 1),
+        "steps": step,
+        "train_rows": len(encoded),
+        "validation_rows": len(val_encoded),
+        "tokens_seen": seen_tokens,
+        "tokens_per_s_this_run": round(run_tokens / max(elapsed, 1e-9), 1),
         "best_validation_loss": None if best == math.inf else round(best, 4),
         "first_loss": history[0]["loss"] if history else None,
         "last_loss": history[-1]["loss"] if history else None,
-        "dtype": str(dtype).removeprefix("torch."), "config": config.model_dump(),
+        "dtype": str(dtype).removeprefix("torch."),
+        "config": config.model_dump(),
     }
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=1))
     return metrics

@@ -17,9 +17,5 @@ def adapter_messages(move: str, history: Sequence[Message], user_text: str) -> l
     instruction = prompt.messages[move]
     system: Message = {"role": "system", "content": f"{prompt.template.strip()} {instruction}"}
     keep = 2 * HISTORY_EXCHANGES.get(move, DEFAULT_HISTORY_EXCHANGES)
-    recent = [
-        {"role": m["role"], "content": m["content"]}
-        for m in history
-        if m.get("role") in ("user", "assistant")
-    ]
+    recent = [{"role": m["role"], "content": m["content"]} for m in history if m.get("role") in ("user", "assistant")]
     return [system, *recent[-keep:], {"role": "user", "content": user_text}]

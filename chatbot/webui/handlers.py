@@ -6,7 +6,6 @@ Each method returns values in the order its event in app.py lists its outputs.
 from __future__ import annotations
 
 import re
-
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +30,8 @@ import gradio as gr  # noqa: E402
 def _miti_summary(session: Session) -> dict | None:
     coded = [
         segment
-        for t in session.conversation.turns if t.technique
+        for t in session.conversation.turns
+        if t.technique
         for segment in (t.technique.get("segments") or [t.technique])
     ]
     try:
@@ -75,9 +75,7 @@ class ChatHandlers:
 
     # -- views -------------------------------------------------------------------------------
     def messages(self, session: Session) -> list[dict]:
-        return render.chat_messages(
-            session.conversation.turns, session.notices, session.demo, self.texts
-        )
+        return render.chat_messages(session.conversation.turns, session.notices, session.demo, self.texts)
 
     def help_update(self, session: Session):
         html = render.help_panel_html(self.directory, session.conversation.country, self.texts)
@@ -88,8 +86,7 @@ class ChatHandlers:
 
     def view(self, session: Session, status: str = "") -> tuple:
         """(chat messages, help panel, MITI panel, status region)."""
-        return (self.messages(session), self.help_update(session), self.miti_html(session),
-                render.status_html(status))
+        return (self.messages(session), self.help_update(session), self.miti_html(session), render.status_html(status))
 
     # -- chat --------------------------------------------------------------------------------
     def _stream(self, session: Session, text: str) -> Iterator[tuple]:
@@ -163,8 +160,7 @@ class ChatHandlers:
     def set_demo(self, on: bool, session: Session) -> tuple:
         """Outputs: chatbot, demo column, MITI panel, session."""
         session.demo = bool(on)
-        return (self.messages(session), gr.update(visible=session.demo), self.miti_html(session),
-                session)
+        return (self.messages(session), gr.update(visible=session.demo), self.miti_html(session), session)
 
     def practice(self, text: str, session: Session) -> str:
         coder = getattr(self.listener, "coder", None)
@@ -182,12 +178,18 @@ class ChatHandlers:
 
         model = getattr(self.listener, "model", None)
         identity = model.identity.as_dict() if model is not None else None
-        extra = {"pipeline": getattr(self.listener, "pipeline", None) is not None,
-                 "history_tokens": getattr(self.listener, "history_tokens", None)}
+        extra = {
+            "pipeline": getattr(self.listener, "pipeline", None) is not None,
+            "history_tokens": getattr(self.listener, "history_tokens", None),
+        }
         return transcript_data(
-            session.conversation, model=identity, settings=asdict(self.listener.settings),
-            exported_at=self.clock(), started_at=session.started_at,
-            disclosures=[n.as_dict() for n in session.notices], extra_settings=extra,
+            session.conversation,
+            model=identity,
+            settings=asdict(self.listener.settings),
+            exported_at=self.clock(),
+            started_at=session.started_at,
+            disclosures=[n.as_dict() for n in session.notices],
+            extra_settings=extra,
         )
 
     def export(self, session: Session) -> tuple:

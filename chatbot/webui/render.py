@@ -94,9 +94,9 @@ def help_panel_html(directory: Any, country_code: str, texts: dict) -> str:
     return (
         '<section class="help-panel" role="region" aria-labelledby="help-heading">'
         f'<h2 id="help-heading">{_e(texts["help_heading"])}: {_e(country.name)}</h2>'
-        f'<p>{_e(texts["help_intro"])}</p>'
+        f"<p>{_e(texts['help_intro'])}</p>"
         f'<p class="help-emergency"><strong>{_e(texts["emergency_label"])}: '
-        f'{_e(country.emergency.number)}</strong></p>'
+        f"{_e(country.emergency.number)}</strong></p>"
         f'<ul class="help-list">{"".join(items)}</ul>'
         f'<p class="help-country" data-country="{_e(key)}"></p>'
         "</section>"
@@ -116,8 +116,12 @@ def miti_panel_html(summary: dict | None) -> str:
     ratings = summary["ratings"]
     rows = [
         ("Reflection : question", _fmt(summary["r_to_q"]), ratings["r_to_q"], "≥ 1 fair, ≥ 2 good"),
-        ("Complex reflections", _fmt(summary["pct_complex_reflections"], " %"),
-         ratings["pct_complex_reflections"], "≥ 40 % fair, ≥ 50 % good"),
+        (
+            "Complex reflections",
+            _fmt(summary["pct_complex_reflections"], " %"),
+            ratings["pct_complex_reflections"],
+            "≥ 40 % fair, ≥ 50 % good",
+        ),
     ]
     body = "".join(
         f'<tr><th scope="row">{_e(name)}</th><td>{_e(value)}</td>'

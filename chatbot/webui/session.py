@@ -50,7 +50,9 @@ class Session:
 
 def new_session(conversation: Conversation, now: float, first_message: str) -> Session:
     return Session(
-        conversation=conversation, started_at=now, disclosed_at=now,
+        conversation=conversation,
+        started_at=now,
+        disclosed_at=now,
         notices=[Notice(0, first_message, now)],
     )
 

@@ -8,23 +8,37 @@ from __future__ import annotations
 
 from string import Template
 
-SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
-                "sans-serif")
+SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
 MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
 
 COLORS = {
-    "disclosure_fg": "#0f172a", "disclosure_bg": "#eff6ff", "disclosure_rule": "#1d4ed8",
-    "help_button_fg": "#ffffff", "help_button_bg": "#b91c1c", "help_button_border": "#7f1d1d",
+    "disclosure_fg": "#0f172a",
+    "disclosure_bg": "#eff6ff",
+    "disclosure_rule": "#1d4ed8",
+    "help_button_fg": "#ffffff",
+    "help_button_bg": "#b91c1c",
+    "help_button_border": "#7f1d1d",
     "focus": "#f59e0b",
-    "panel_fg": "#1f2937", "panel_bg": "#fef2f2", "panel_border": "#b91c1c",
-    "panel_heading": "#7f1d1d", "panel_extra": "#374151",
-    "table_border": "#cbd5e1", "page_bg": "#ffffff",
-    "good": "#166534", "fair": "#92400e", "below_fair": "#991b1b",
+    "panel_fg": "#1f2937",
+    "panel_bg": "#fef2f2",
+    "panel_border": "#b91c1c",
+    "panel_heading": "#7f1d1d",
+    "panel_extra": "#374151",
+    "table_border": "#cbd5e1",
+    "page_bg": "#ffffff",
+    "good": "#166534",
+    "fair": "#92400e",
+    "below_fair": "#991b1b",
 }
 CONTRAST_PAIRS = [
-    ("disclosure_fg", "disclosure_bg"), ("help_button_fg", "help_button_bg"),
-    ("panel_fg", "panel_bg"), ("panel_heading", "panel_bg"), ("panel_extra", "panel_bg"),
-    ("good", "page_bg"), ("fair", "page_bg"), ("below_fair", "page_bg"),
+    ("disclosure_fg", "disclosure_bg"),
+    ("help_button_fg", "help_button_bg"),
+    ("panel_fg", "panel_bg"),
+    ("panel_heading", "panel_bg"),
+    ("panel_extra", "panel_bg"),
+    ("good", "page_bg"),
+    ("fair", "page_bg"),
+    ("below_fair", "page_bg"),
 ]
 
 _CSS = Template("""
@@ -57,7 +71,7 @@ def contrast_ratio(foreground: str, background: str) -> float:
     """WCAG 2.x contrast ratio of two #rrggbb colours."""
 
     def luminance(color: str) -> float:
-        channels = [int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        channels = [int(color.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
         linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
         return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
@@ -69,9 +83,14 @@ def make_theme():
     import gradio as gr
 
     theme = gr.themes.Default(
-        primary_hue="blue", neutral_hue="slate", font=list(SYSTEM_FONTS), font_mono=list(MONO_FONTS),
+        primary_hue="blue",
+        neutral_hue="slate",
+        font=list(SYSTEM_FONTS),
+        font_mono=list(MONO_FONTS),
     )
     # the default primary (blue-500 under white text) is 3.7:1; blue-700 is 6.7:1
-    return theme.set(button_primary_background_fill="*primary_700",
-                     button_primary_background_fill_hover="*primary_800",
-                     button_primary_text_color="white")
+    return theme.set(
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_text_color="white",
+    )

@@ -15,20 +15,28 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
-
 from conftest import ScriptedModel
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WORK = "Work has been really stressful lately and I can't sleep."
 CRISIS = "I want to kill myself tonight"
 REPLY = "That sounds exhausting. Work follows you into the night."
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} is missing (apt-get install chromium; `make browser`)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium; `make browser`)"
+    ),
 ]
 
 
@@ -59,8 +67,15 @@ def served(tmp_path_factory):
     demo = app.build_app(listener, config, export_root=str(tmp_path_factory.mktemp("exports")))
     demo.queue()
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                ssr_mode=False, quiet=True, pwa=False, **app.launch_options())
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        ssr_mode=False,
+        quiet=True,
+        pwa=False,
+        **app.launch_options(),
+    )
     yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", model=model)
     demo.close()
 
@@ -101,8 +116,7 @@ def _wait_reply(page, count: int) -> None:
     """Wait until `count` listener replies (after the greeting) are complete."""
     from playwright.sync_api import expect
 
-    expect(page.locator("#reply-status [role=status]")).to_have_text("The listener replied.",
-                                                                      timeout=60_000)
+    expect(page.locator("#reply-status [role=status]")).to_have_text("The listener replied.", timeout=60_000)
     expect(page.locator("#chat-log .message.bot")).to_have_count(count + 1, timeout=60_000)
 
 
@@ -206,8 +220,10 @@ def test_html_in_messages_is_shown_as_text_and_never_runs(audited, app_url):
 
     page, _ = audited
     page.goto(app_url)
-    attack = ('<img src=x onerror="window.__xss_img=1"> <script>window.__xss_script=1</script> '
-              '![p](http://127.0.0.2/pixel.png)')
+    attack = (
+        '<img src=x onerror="window.__xss_img=1"> <script>window.__xss_script=1</script> '
+        "![p](http://127.0.0.2/pixel.png)"
+    )
     _send(page, attack)
     _wait_reply(page, 1)
     user = page.locator("#chat-log .message.user").last
@@ -295,7 +311,6 @@ def test_keyboard_only_send(audited, app_url):
     expect(page.locator("#message textarea")).to_have_value("")
 
 
-
 CONTRAST_JS = """(selectors) => selectors.map((sel) => {
   const el = document.querySelector(sel);
   if (!el) return [sel, null, null];
@@ -309,7 +324,7 @@ CONTRAST_JS = """(selectors) => selectors.map((sel) => {
 
 
 def _hex(css_color: str) -> str:
-    parts = css_color[css_color.index("(") + 1:css_color.index(")")].split(",")[:3]
+    parts = css_color[css_color.index("(") + 1 : css_color.index(")")].split(",")[:3]
     return "#" + "".join(f"{round(float(p)):02x}" for p in parts)
 
 
@@ -321,9 +336,18 @@ def test_rendered_text_has_readable_contrast(audited, app_url):
     page.locator("#get-help").click()
     _send(page, WORK)
     _wait_reply(page, 1)
-    selectors = ["#send", "#stop", "#get-help", "#disclosure p", "#help-panel h2",
-                 "#help-panel li", "#chat-log .message.bot .prose",
-                 "#chat-log .message.user .prose", "#notes p", "#message label span"]
+    selectors = [
+        "#send",
+        "#stop",
+        "#get-help",
+        "#disclosure p",
+        "#help-panel h2",
+        "#help-panel li",
+        "#chat-log .message.bot .prose",
+        "#chat-log .message.user .prose",
+        "#notes p",
+        "#message label span",
+    ]
     for sel, fg, bg in page.evaluate(CONTRAST_JS, selectors):
         assert fg is not None, f"{sel} not found"
         assert contrast_ratio(_hex(fg), _hex(bg)) >= 4.5, (sel, fg, bg)
