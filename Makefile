@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run chat test test-quick browser bench
+.PHONY: setup run chat check test test-quick browser bench
 
 setup: $(STAMP)
 
@@ -30,7 +30,13 @@ chat: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 
-test: setup browser
+# Lint, format and types first: they take seconds and fail fast.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup browser check
 	$(PY) -m pytest -ra
 
 test-quick: setup

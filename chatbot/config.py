@@ -30,9 +30,9 @@ class ModelConfig(_Section):
     kv_cache: Literal["dynamic", "static"] = "static"
     pack_4bit: bool = True
     int8_head: bool = True
-    # embedded: "default" (the shipped listening adapter), "none", or a LoRA folder;
+    # embedded: "none", a shipped adapter by name ("listening"), or a LoRA folder;
     # transformers: "none" or a LoRA folder trained for that model
-    adapter: str = "default"
+    adapter: str = "none"
     context_window: int = 4096  # openai: the served model's window (transformers reads its own)
 
 

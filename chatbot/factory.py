@@ -48,7 +48,7 @@ def _build_backend(config: Config) -> ChatModel:
 
         if not m.name:
             raise ModelError("model.backend is 'transformers' but model.name is empty")
-        adapter = None if m.adapter in ("default", "none") else m.adapter
+        adapter = None if m.adapter == "none" else m.adapter
         return TransformersChatModel(
             m.name,
             dtype=m.dtype,

@@ -66,14 +66,10 @@ def safety_events(turns: Sequence[Turn]) -> list[dict]:
 
 
 def _miti(turns: Sequence[Turn]) -> dict | None:
-    coded = [t.technique for t in turns if t.technique]
-    if not coded:
-        return None
-    try:
-        from chatbot.coder import Code, miti_summary
-    except ImportError:
-        return None
-    return miti_summary(Code(**{k: d.get(k) for k in ("code", "subtype", "confidence", "evidence")}) for d in coded)
+    from chatbot.coder.miti import miti_summary, utterance_codes
+
+    codes = utterance_codes(t.technique for t in turns)
+    return miti_summary(codes) if codes else None
 
 
 def transcript_data(

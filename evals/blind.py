@@ -33,7 +33,20 @@ pairs.jsonl items -> write pairs_judged.jsonl lines {"item", "better": "A"|"B", 
 def _load(spec: str) -> tuple[list[dict], str]:
     path, _, system = spec.partition(":")
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    _add_scenario_context(rows)
     return rows, system or Path(path).stem
+
+
+def _add_scenario_context(rows: list[dict]) -> None:
+    """Runner turns carry no context of their own: give each the scenario's earlier exchanges,
+    so the judge reads a mid-conversation reply as the person met it."""
+    earlier: dict[str, list[list[str]]] = defaultdict(list)
+    for row in rows:
+        if "scenario" not in row or row.get("context"):
+            continue
+        said = earlier[row["scenario"]]
+        row["context"] = [list(pair) for pair in said]
+        said += [["user", row["user_text"]], ["assistant", row.get("reply") or ""]]
 
 
 def _turn_key(row: dict) -> str:
@@ -44,7 +57,7 @@ def _turn_key(row: dict) -> str:
 
 def _context(row: dict) -> list[list[str]]:
     if row.get("context"):
-        return [list(c) for c in row["context"]][-2:]
+        return [list(c) for c in row["context"]][-4:]  # the last two exchanges
     return []
 
 

@@ -2,7 +2,7 @@
 
     python -m evals.reply_bench [--turns 40] [--out FILE.json]
 
-Both arms are built like the app builds them (`build_listener`), one with `model.adapter=default`
+Both arms are built like the app builds them (`build_listener`), one with `model.adapter=listening`
 and one with `model.adapter=none` (the untrained model with few-shot prompts and up to three
 candidates). Each turn of the listening corpus's validation split (its context as the
 conversation so far) goes through both arms in turn, so machine load falls on both alike. Also
@@ -24,7 +24,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-ARMS = {"adapter": "default", "no adapter (today's default)": "none"}
+ARMS = {"adapter": "listening", "no adapter (the app's default)": "none"}
 DECODE_PROMPT = "My sister keeps cancelling on me at the last minute and I'm starting to take it personally."
 
 

@@ -57,23 +57,13 @@ def score_kinds(turns: Sequence[dict]) -> dict:
 
 
 def score_miti(turns: Sequence[dict]) -> dict:
-    """MITI 4.2.1 counts, ratios and ratings via the coder's own miti_summary."""
-    from chatbot.coder import Code, miti_summary
+    """MITI 4.2.1 counts, ratios and ratings via the coder's own miti_summary, one code per
+    utterance (a reply's segments)."""
+    from chatbot.coder.miti import miti_summary, utterance_codes
 
-    codes = []
-    for t in listening(turns):
-        technique = t.get("technique")
-        if technique:
-            codes.append(
-                Code(
-                    technique["code"],
-                    technique.get("subtype"),
-                    technique.get("confidence", 1.0),
-                    technique.get("evidence", ""),
-                )
-            )
-    summary = miti_summary(codes)
-    summary["uncoded_replies"] = len(listening(turns)) - len(codes)
+    spoken = listening(turns)
+    summary = miti_summary(utterance_codes(t.get("technique") for t in spoken))
+    summary["uncoded_replies"] = sum(1 for t in spoken if not t.get("technique"))
     return summary
 
 

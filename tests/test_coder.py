@@ -205,3 +205,20 @@ def test_miti_ratings_thresholds_and_edge_cases():
 )
 def test_an_echo_of_the_persons_own_plan_is_not_advice(coder, reply, said, code):
     assert coder.code(reply, said).code == code
+
+
+def test_a_reflection_with_a_question_counts_as_one_of_each():
+    from chatbot.coder.miti import miti_summary, utterance_codes
+
+    reflect_and_ask = {
+        "code": "reflection",
+        "subtype": "complex",
+        "segments": [
+            {"code": "reflection", "subtype": "complex", "confidence": 0.9, "evidence": "t"},
+            {"code": "question", "subtype": "open", "confidence": 0.9, "evidence": "t"},
+        ],
+    }
+    plain = {"code": "reflection", "subtype": "simple", "confidence": 0.8, "evidence": "t"}
+    codes = utterance_codes([reflect_and_ask, None, plain])
+    assert [c.code for c in codes] == ["reflection", "question", "reflection"]
+    assert miti_summary(codes)["r_to_q"] == 2

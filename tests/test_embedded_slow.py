@@ -61,16 +61,16 @@ def test_the_full_listener_replies_reflectively_on_the_embedded_model():
     assert crisis.kind == "crisis"
 
 
-def test_the_shipped_adapter_is_loaded_by_default_and_writes_the_reply():
+def test_the_shipped_adapter_loads_by_name_and_writes_the_reply():
     from chatbot.config import load_config
     from chatbot.factory import build_listener
 
-    listener = build_listener(load_config(environ={}))
+    listener = build_listener(load_config(overrides=["model.adapter=listening"], environ={}))
     assert listener.model.identity.extra["adapter"] == "listening"
     assert listener.pipeline is not None and listener.pipeline.trained
     conv = listener.new_conversation()
     turn = listener.respond(conv, OVERWHELMED).consume()
     assert turn.kind == "listening" and turn.meta["fallback"] is False, turn.reply
     assert turn.technique["code"] in ("reflection", "summary", "affirmation")
-    bare = build_listener(load_config(overrides=["model.adapter=none"], environ={}))
+    bare = build_listener(load_config(environ={}))  # the app's default: no adapter
     assert "adapter" not in bare.model.identity.extra and not bare.pipeline.trained

@@ -218,3 +218,29 @@ def test_collect_scenarios_adds_user_supplied_sets_then_limits_and_truncates(tmp
         ("esconv", "esconv-0001"),
     ]
     assert scenarios[2].turns == ("s0-0", "s0-1")
+
+
+def test_conversations_are_chosen_by_seed_and_shown_whole(tmp_path):
+    from evals.conversations import load_conversations, render
+
+    rows = [
+        {
+            "scenario": f"s{i}",
+            "turn": t,
+            "user_text": f"line {i}.{t}",
+            "reply": f"reply {i}.{t}",
+            "kind": "listening",
+            "move": "reflect",
+            "technique": {"code": "reflection"},
+            "meta": {"fallback": t == 1},
+        }
+        for i in range(5)
+        for t in (1, 0)
+    ]
+    (tmp_path / "turns.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    conversations = load_conversations(tmp_path)
+    first, again, other = render(conversations, 2, 0), render(conversations, 2, 0), render(conversations, 2, 1)
+    assert first == again and first.count("#### ") == 2 and first != other
+    chosen = first.split("#### ")[1]
+    assert chosen.index(".0") < chosen.index(".1")  # turns in order
+    assert "reflect → reflection, echo" in chosen

@@ -31,17 +31,17 @@ def default_cache_dir() -> Path:
     return (root / "reflective-listener") if not os.environ.get("LISTENER_CACHE_DIR") else root
 
 
-def default_adapter_dir() -> Path:
-    """The listening adapter trained for this model (chatbot/adapters/listening, package data)."""
-    return Path(str(resources.files("chatbot").joinpath("adapters", "listening")))
+def shipped_adapter_dir(name: str) -> Path:
+    """An adapter trained for this model and shipped as package data (chatbot/adapters/<name>)."""
+    return Path(str(resources.files("chatbot").joinpath("adapters", name)))
 
 
 def resolve_adapter(adapter: str | None) -> str | None:
-    """ "default": the shipped listening adapter; "none" or None: the bare model; else a folder."""
+    """ "none" or None: the bare model; the name of a shipped adapter ("listening"); else a folder."""
     if adapter is None or adapter.lower() == "none":
         return None
-    if adapter == "default":
-        return str(default_adapter_dir())
+    if "/" not in adapter and shipped_adapter_dir(adapter).is_dir():
+        return str(shipped_adapter_dir(adapter))
     return adapter
 
 
@@ -122,7 +122,7 @@ def load_embedded_model(
     kv_cache: str = "dynamic",
     pack_4bit: bool = True,
     int8_head: bool = True,
-    adapter: str | None = "default",
+    adapter: str | None = None,
 ):
     from chatbot.backends.transformers_backend import TransformersChatModel
 

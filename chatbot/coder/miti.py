@@ -20,6 +20,19 @@ def _rating(value: float | None, thresholds: dict[str, float]) -> str | None:
     return "fair" if value >= thresholds["fair"] else "below fair"
 
 
+def utterance_codes(techniques: Iterable[dict | None]) -> list[Code]:
+    """MITI codes utterances, not replies: a reflection followed by a question is one of each.
+    Takes recorded techniques (a reply's code with its `segments`) and returns one Code per
+    utterance, so the demo panel, the transcript and the evals count alike."""
+    keys = ("code", "subtype", "confidence", "evidence")
+    return [
+        Code(**{k: segment.get(k) for k in keys})
+        for technique in techniques
+        if technique
+        for segment in (technique.get("segments") or [technique])
+    ]
+
+
 def miti_summary(codes: Iterable[Code]) -> dict:
     codes = list(codes)
     counts = Counter(c.code for c in codes)

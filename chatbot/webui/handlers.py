@@ -28,18 +28,9 @@ import gradio as gr  # noqa: E402
 
 
 def _miti_summary(session: Session) -> dict | None:
-    coded = [
-        segment
-        for t in session.conversation.turns
-        if t.technique
-        for segment in (t.technique.get("segments") or [t.technique])
-    ]
-    try:
-        from chatbot.coder import Code, miti_summary
-    except ImportError:
-        return None
-    keys = ("code", "subtype", "confidence", "evidence")
-    return miti_summary(Code(**{k: d.get(k) for k in keys}) for d in coded)
+    from chatbot.coder.miti import miti_summary, utterance_codes
+
+    return miti_summary(utterance_codes(t.technique for t in session.conversation.turns))
 
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
