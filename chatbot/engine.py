@@ -145,7 +145,7 @@ class Listener:
             turn = Turn(cleaned.text, text, "model_error", safety=assessment.as_dict())
             done.append(self._record(conv, turn, started))
             return
-        yield from self._listen(conv, cleaned.text, assessment, started, done)
+        yield from self._listen(self.model, conv, cleaned.text, assessment, started, done)
 
     def _assess(self, conv: Conversation, text: str):
         from safety.types import failed_closed
@@ -196,12 +196,13 @@ class Listener:
             log.error("output rail raised %s; replacing the reply", type(exc).__name__)
             return ReplyCheck(ok=False, reason="error", evidence=(type(exc).__name__,))
 
-    def _listen(self, conv, text, assessment, started, done) -> Iterator[str]:
+    def _listen(self, model: ChatModel, conv, text, assessment, started, done) -> Iterator[str]:
+        """A model reply; `model` is `self.model`, passed in once the caller has checked it is there."""
         system: Message = {"role": "system", "content": self.system_prompt}
         user: Message = {"role": "user", "content": text}
-        budget = min(self.history_tokens, self.model.identity.context_window)
+        budget = min(self.history_tokens, model.identity.context_window)
         budget -= self.settings.max_new_tokens
-        history = trim_history(self._model_history(conv), system, user, budget, self.model.count_tokens)
+        history = trim_history(self._model_history(conv), system, user, budget, model.count_tokens)
         meta: dict[str, Any] = {"history_messages": len(history)}
         first_token: float | None = None
         tokens = 0
@@ -222,7 +223,7 @@ class Listener:
                     yield piece
             else:
                 reply, check, tokens, first_token = yield from self._stream_screened(
-                    [system, *history, user], text, started
+                    model, [system, *history, user], text, started
                 )
         except ModelError as exc:
             log.error("model failed: %s", type(exc).__name__)
@@ -254,12 +255,12 @@ class Listener:
         )
         done.append(self._record(conv, turn, started))
 
-    def _stream_screened(self, messages, user_text, started):
+    def _stream_screened(self, model: ChatModel, messages, user_text, started):
         """Bare model: release text a sentence at a time, each only after the rail passes it."""
         shown, pending, tokens = "", "", 0
         first_token = check = None
         # None marks the end of the stream: whatever is pending is released like a sentence.
-        for piece in itertools.chain(self.model.stream(messages, self.settings), [None]):
+        for piece in itertools.chain(model.stream(messages, self.settings), [None]):
             if piece is not None:
                 tokens += 1
                 pending += piece

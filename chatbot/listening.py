@@ -368,7 +368,7 @@ class ReflectFirstPipeline:
     # -- candidates ------------------------------------------------------------------------
     def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
         seed = None if settings.seed is None else settings.seed * 1009 + i
-        changes = dict(
+        changes: dict[str, object] = dict(
             seed=seed,
             max_new_tokens=min(settings.max_new_tokens, self.max_new_tokens),
             stop=tuple(dict.fromkeys(("\n", *settings.stop))),
@@ -462,7 +462,9 @@ class ReflectFirstPipeline:
 
         embed = self._embed_fn
         if embed is None:
-            from chatbot.embeddings import embed
+            from chatbot import embeddings
+
+            embed = embeddings.embed
         a, b = embed([text, user_text])
         return float(np.dot(a, b)) >= (TRAINED_ON_TOPIC_COSINE if self.trained else ON_TOPIC_COSINE)
 

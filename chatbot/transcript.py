@@ -14,12 +14,26 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from chatbot.conversation import Conversation, Turn
 
 FORMAT = "reflective-listener-transcript"
 VERSION = 1
+
+
+class TurnRecord(TypedDict):
+    """One entry of the export's `turns`: the only place a turn's text appears."""
+
+    turn: int
+    user: str
+    reply: str
+    kind: str
+    move: str | None
+    technique: dict[str, Any] | None
+    latency_s: float | None
+    first_token_s: float | None
+    tokens: int | None
 
 
 def _iso(ts: float | None) -> str | None:
@@ -42,7 +56,7 @@ def _json_safe(value: Any) -> Any:
 def _settings_dict(settings: Any) -> dict | None:
     if settings is None:
         return None
-    if is_dataclass(settings):
+    if is_dataclass(settings) and not isinstance(settings, type):  # an instance, not the class
         return asdict(settings)
     if hasattr(settings, "model_dump"):
         return settings.model_dump()
@@ -83,7 +97,7 @@ def transcript_data(
     extra_settings: dict | None = None,
 ) -> dict:
     """The whole session as plain data (pure: no clock, no I/O)."""
-    turns = []
+    turns: list[TurnRecord] = []
     for number, turn in enumerate(conversation.turns, 1):
         turns.append(
             {

@@ -18,9 +18,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the listener's model stack loads only when its benchmark runs
+    from chatbot.engine import Listener
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -126,7 +130,7 @@ def top1_predictions(model, texts: list) -> list:
         return [model(input_ids=ids).logits.argmax(-1) for ids in texts]
 
 
-def time_generate(model, inputs: dict, tokens: int, runs: int, **extra) -> tuple[float, float, list[int]]:
+def time_generate(model, inputs: Mapping[str, Any], tokens: int, runs: int, **extra) -> tuple[float, float, list[int]]:
     """Median TTFT and decode tokens/s for greedy generation of exactly `tokens` tokens."""
     import torch
 
@@ -158,11 +162,11 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-    from chatbot.backends.transformers_backend import cpu_supports_bf16
+    from chatbot.backends.transformers_backend import chat_encoding, cpu_supports_bf16
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     messages = conversation_messages(system)
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = chat_encoding(tokenizer, messages)
     default_threads = torch.get_num_threads()
     results: list[Variant] = []
     baseline_ids: list[int] = []
@@ -202,9 +206,7 @@ def bench_variants(folder: Path, system: str, tokens: int, runs: int, with_compi
         fast = fp32
         print("  (no avx512_bf16 on this CPU: bf16 variants skipped)", file=sys.stderr)
 
-    prefix = tokenizer.apply_chat_template(
-        messages[:1], add_generation_prompt=False, return_tensors="pt", return_dict=True
-    )["input_ids"]
+    prefix = chat_encoding(tokenizer, messages[:1], add_generation_prompt=False)["input_ids"]
     with torch.inference_mode():
         system_cache = fast(input_ids=prefix, cache=DynamicCache(), use_cache=True).past_key_values
     add(
@@ -281,7 +283,7 @@ def bench_llamacpp(gguf: Path, system: str, tokens: int, runs: int) -> Variant |
     return variant
 
 
-def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dict], object]:
+def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dict], Listener]:
     """End-to-end replies through the app's listener: safety, planning, candidates, output rail."""
     from chatbot.config import load_config
     from chatbot.factory import build_listener
@@ -454,10 +456,13 @@ def bench_http_hop(base_url: str, name: str, system: str, tokens: int, runs: int
                 first = first or time.perf_counter() - start
             timings[label]["ttft"].append(first or 0.0)
             timings[label]["total"].append(time.perf_counter() - start)
-    out = {label: {k: round(median(v), 3) for k, v in t.items()} for label, t in timings.items()}
-    out["http_overhead_ttft_s"] = round(out["http"]["ttft"] - out["in_process"]["ttft"], 3)
-    out["http_total_ratio"] = round(out["http"]["total"] / out["in_process"]["total"], 2)
-    out["same_greedy_text"] = texts["http"].split() == texts["in_process"].split()
+    medians = {label: {k: round(median(v), 3) for k, v in t.items()} for label, t in timings.items()}
+    out: dict[str, object] = {
+        **medians,
+        "http_overhead_ttft_s": round(medians["http"]["ttft"] - medians["in_process"]["ttft"], 3),
+        "http_total_ratio": round(medians["http"]["total"] / medians["in_process"]["total"], 2),
+        "same_greedy_text": texts["http"].split() == texts["in_process"].split(),
+    }
     print(f"  http hop: {out}", file=sys.stderr)
     return out
 

@@ -111,7 +111,9 @@ def annomi_agreement(path: str) -> dict:
 
     coder = TechniqueCoder.load()
     rows = annomi_rows(path)
-    gold, pred, sub_pairs = [], [], {"reflection": [], "question": []}
+    gold: list[str] = []
+    pred: list[str] = []
+    sub_pairs: dict[str, list[tuple[str, str]]] = {"reflection": [], "question": []}  # (gold, ours)
     for row in rows:
         g = row["main_therapist_behaviour"].strip().lower()
         if g not in ANNOMI_LABELS:
@@ -125,9 +127,10 @@ def annomi_agreement(path: str) -> dict:
             gold_sub = (row.get(column) or "").strip().lower()
             if g == code and p == code and gold_sub and gold_sub not in ("nan", "none"):
                 ours = "complex" if c.code == "summary" else c.subtype
+                assert ours is not None  # Code requires a subtype for a reflection or a question
                 sub_pairs[code].append((gold_sub, ours))
     n = len(gold)
-    report = {
+    report: dict[str, object] = {
         "n": n,
         "accuracy": sum(a == b for a, b in zip(gold, pred)) / n if n else None,
         "kappa": cohen_kappa(gold, pred),

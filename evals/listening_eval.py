@@ -184,7 +184,7 @@ def run(
     from chatbot.backends.embedded import load_embedded_model
     from chatbot.coder import TechniqueCoder
     from chatbot.listening import ReflectFirstPipeline
-    from chatbot.models import GenerationSettings
+    from chatbot.models import GenerationSettings, Message
     from chatbot.prompts import load_prompt
     from evals.datasets import load_scenario_sets
 
@@ -199,7 +199,7 @@ def run(
     out = open(out_path, "w", encoding="utf-8") if out_path else None  # noqa: SIM115 (closed in finally)
     try:
         for n, scenario in enumerate(scenarios, 1):
-            hist = {"pipeline": [], "bare": []}
+            hist: dict[str, list[Message]] = {"pipeline": [], "bare": []}
             for turn, user_text in enumerate(scenario.turns, 1):
                 t0 = time.perf_counter()
                 planned = pipeline.reply(hist["pipeline"], user_text, settings)

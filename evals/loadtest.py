@@ -165,7 +165,7 @@ def summarize(results: Sequence[MessageResult], meta: dict) -> dict:
         "replies_per_min": round(len(done) / elapsed * 60, 2) if elapsed else None,
         "queue_wait_s": distribution([r.queue_wait_s for r in done if r.queue_wait_s is not None]),
         "first_reply_s": distribution([r.first_reply_s for r in done if r.first_reply_s is not None]),
-        "reply_s": distribution([r.reply_s for r in done]),
+        "reply_s": distribution([r.reply_s for r in done if r.reply_s is not None]),
         "max_queue_rank": max((r.max_queue_rank for r in results if r.max_queue_rank is not None), default=None),
     }
 

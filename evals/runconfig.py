@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatbot.config import _merge
 
-METRICS = ("miti", "length", "repetition", "safety", "crisis", "speed")
 Metric = Literal["miti", "length", "repetition", "safety", "crisis", "speed"]
+METRICS: tuple[Metric, ...] = ("miti", "length", "repetition", "safety", "crisis", "speed")
 
 
 class RunSection(BaseModel):

@@ -88,7 +88,8 @@ def expected_crisis_text(safety: dict, country: str) -> str:
     from safety.types import Assessment
 
     known = {f.name for f in fields(Assessment)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in safety.items() if k in known}
+    # `safety` is Assessment.as_dict() read back from JSON: its lists were tuples
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in safety.items() if k in known}
     return crisis_reply(Assessment(**values), country).text
 
 
@@ -263,7 +264,7 @@ def run(
         write_jsonl(folder / "safety.jsonl", safety_records)
         phases["safety_sets"] = round(time.perf_counter() - mark, 1)
 
-    summary = {
+    summary: dict[str, Any] = {
         "run": run_section.name,
         "started_at": started_at.isoformat(timespec="seconds"),
         "runtime_s": round(time.perf_counter() - wall, 1),

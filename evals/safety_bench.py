@@ -31,7 +31,7 @@ def percentile(values: list[float], q: float) -> float:
 def run(semantic: bool, rounds: int, warmup: int = 30) -> dict:
     from evals.safety_eval import load_messages
     from safety import SafetyScreen
-    from safety.semantic import _cached_query
+    from safety.semantic import clear_query_cache
 
     texts = [m.text for m in load_messages()]
     random.Random(0).shuffle(texts)
@@ -41,7 +41,7 @@ def run(semantic: bool, rounds: int, warmup: int = 30) -> dict:
         screen.assess_message(text)
     timings = []
     for _ in range(rounds):
-        _cached_query.cache_clear()
+        clear_query_cache()
         for text in texts:
             start = time.perf_counter()
             screen.assess_message(text)

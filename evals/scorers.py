@@ -29,17 +29,18 @@ def _quantile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _spread(values: Sequence[float], digits: int = 3) -> dict:
-    values = [v for v in values if v is not None]
+def _spread(values: Sequence[float | None], digits: int = 3) -> dict:
+    """Count, mean, median and p90 of the values that were measured (None: not measured)."""
+    measured = [v for v in values if v is not None]
 
     def r(x):
         return None if x is None else round(x, digits)
 
     return {
-        "n": len(values),
-        "mean": r(statistics.fmean(values)) if values else None,
-        "median": r(_quantile(values, 0.5)),
-        "p90": r(_quantile(values, 0.9)),
+        "n": len(measured),
+        "mean": r(statistics.fmean(measured)) if measured else None,
+        "median": r(_quantile(measured, 0.5)),
+        "p90": r(_quantile(measured, 0.9)),
     }
 
 

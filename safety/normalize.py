@@ -66,7 +66,9 @@ def _strip_accents(text: str) -> str:
 
 
 def _fix_token(token: str, t: _Tables) -> str:
-    lead, core, trail = _EDGE_PUNCT.match(token).groups()
+    edges = _EDGE_PUNCT.match(token)
+    assert edges is not None  # every group may be empty and a token holds no newline: it always matches
+    lead, core, trail = edges.groups()
     if not core:
         return token
     has_letter = any(c.isalpha() for c in core)

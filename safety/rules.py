@@ -159,8 +159,8 @@ def _span(text: str, pos: int, breaks: re.Pattern) -> tuple[int, int]:
     start = 0
     for m in breaks.finditer(text, 0, pos):
         start = m.end()
-    m = breaks.search(text, pos)
-    return start, (m.start() if m else len(text))
+    next_break = breaks.search(text, pos)
+    return start, (next_break.start() if next_break else len(text))
 
 
 def _negated(text: str, clause_start: int, m: re.Match, rs: RuleSet) -> bool:

@@ -8,12 +8,16 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING
 
 from .normalize import normalize
 from .output_rail import check_reply as _check_reply
 from .risk import ConversationRisk, accumulated_score
 from .rules import Hit, RuleSet, load_rules, match
 from .types import Assessment, ReplyCheck, failed_closed
+
+if TYPE_CHECKING:  # the semantic layer imports the embedder stack; load it only when used
+    from .semantic import SemanticLayer
 
 log = logging.getLogger("safety")
 
@@ -35,14 +39,14 @@ class SafetyScreen:
         self.timeout_s = timeout_s
         self.rules: RuleSet = load_rules()
         self.use_semantic = semantic
-        self._semantic = None  # SemanticLayer, built on first use
+        self._semantic: SemanticLayer | None = None  # built on first use
         self._pool: ThreadPoolExecutor | None = None
 
     # ---- layers (separate methods so tests can make one fail) ----
     def _rule_hits(self, normalized: str) -> list[Hit]:
         return match(normalized, self.rules)
 
-    def semantic_layer(self):
+    def semantic_layer(self) -> SemanticLayer:
         if self._semantic is None:
             from .semantic import SemanticLayer
 
@@ -130,13 +134,13 @@ class SafetyScreen:
             return _from_rules(crisis, signals, suppressed)
 
         # "yeah" right after a crisis reply answers its safety question: route again, same category.
-        if risk is not None and risk.just_routed() and self.rules.affirmative_answer.search(_answer_words(normalized)):
-            last = risk.last_routed
+        answered = risk.last_routed if risk is not None and risk.just_routed() else None
+        if answered is not None and self.rules.affirmative_answer.search(_answer_words(normalized)):
             return Assessment(
                 route=True,
-                category=last.category or "suicide",
-                severity=max(last.severity, 1),
-                subject=last.subject,
+                category=answered.category or "suicide",
+                severity=max(answered.severity, 1),
+                subject=answered.subject,
                 evidence=("context:yes_to_safety_question", *suppressed),
                 signals=signals,
             )

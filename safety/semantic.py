@@ -159,10 +159,11 @@ class SemanticLayer:
         self._markers = re.compile(lang.markers) if lang else None
 
     def looks_other_language(self, normalized: str) -> bool:
+        lang = self.examples.other_language
         words = normalized.split()
-        if self._markers is None or not words:
+        if lang is None or self._markers is None or not words:
             return False
-        return len(self._markers.findall(normalized)) / len(words) >= self.examples.other_language.share
+        return len(self._markers.findall(normalized)) / len(words) >= lang.share
 
     @classmethod
     @functools.lru_cache(maxsize=2)
@@ -267,13 +268,10 @@ def _cached_query(embed, text: str):
     return vectors
 
 
-def _clear_query_cache() -> None:
+def clear_query_cache() -> None:
+    """Forget every cached message embedding (evals/safety_bench.py clears it per round)."""
     with _QUERY_CACHE_LOCK:
         _QUERY_CACHE.clear()
-
-
-# Same interface as the functools.lru_cache it replaced (evals/safety_bench.py clears it per round).
-_cached_query.cache_clear = _clear_query_cache
 
 
 def _message_vectors(embed, text: str):

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any, cast
 
 from chatbot.models import ModelIdentity, ModelNotFoundError
 
@@ -97,7 +98,8 @@ def ensure_converted(cache_dir: Path | None = None, progress: Callable[[str], No
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
         # The weights come out dequantized; save_pretrained refuses while the GGUF marks remain.
-        model.hf_quantizer = None
+        # nn.Module types unknown attributes as Tensor | Module; this one is transformers' quantizer slot
+        cast(Any, model).hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(staging)

@@ -7,6 +7,7 @@ exponential backoff on connection errors, 429 and 5xx; this module maps its erro
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, cast
 
 from chatbot.models import (
     GenerationSettings,
@@ -16,6 +17,10 @@ from chatbot.models import (
     ModelNotFoundError,
     ModelTimeoutError,
 )
+
+if TYPE_CHECKING:  # openai itself is imported only when this backend is built
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat.completion_create_params import CompletionCreateParamsStreaming
 
 CHARS_PER_TOKEN = 4  # no tokenizer on this side of the wire: a conservative estimate for trimming
 
@@ -73,9 +78,10 @@ class OpenAICompatibleChatModel:
     def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
         openai = self._openai
         sampling = settings.do_sample and settings.temperature > 0
-        request = {
+        request: CompletionCreateParamsStreaming = {
             "model": self.model_name,
-            "messages": list(messages),
+            # Our messages are system/user/assistant role-content dicts, the shapes these params name.
+            "messages": cast("list[ChatCompletionMessageParam]", list(messages)),
             "stream": True,
             "max_tokens": settings.max_new_tokens,
             "temperature": settings.temperature if sampling else 0.0,

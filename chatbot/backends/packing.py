@@ -32,7 +32,9 @@ class PackReport:
         return f"{self.packed} linear layers as exact 4-bit codes, {self.skipped} left as they were{head}"
 
 
-def recover_codes(weight, group_size: int = GROUP_SIZE):
+def recover_codes(
+    weight: torch.Tensor, group_size: int = GROUP_SIZE
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """(codes, scales, minimums) if `weight` is exactly per-group `scale * q + minimum`, else None.
 
     Q4_1 quantization maps each group's minimum to q=0 and its maximum to q=15, so both are

@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from chatbot.models import (
     GenerationSettings,
@@ -19,6 +20,9 @@ from chatbot.models import (
     ModelNotFoundError,
     ModelTimeoutError,
 )
+
+if TYPE_CHECKING:  # transformers itself is imported only when a model is built
+    from transformers import BatchEncoding, PreTrainedTokenizerBase
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,6 +43,23 @@ def resolve_dtype(name: str):
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
     except KeyError:
         raise ValueError(f"Unknown dtype '{name}' (use auto, float32, bfloat16 or float16)") from None
+
+
+# transformers annotates apply_chat_template with one union for all its modes; these two fix the mode.
+def chat_encoding(
+    tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message], add_generation_prompt: bool = True
+) -> BatchEncoding:
+    """The chat template applied and tokenized: input_ids and attention_mask as torch tensors."""
+    encoded = tokenizer.apply_chat_template(
+        list(messages), add_generation_prompt=add_generation_prompt, return_tensors="pt", return_dict=True
+    )
+    return cast("BatchEncoding", encoded)  # return_dict=True: always a BatchEncoding
+
+
+def chat_text(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> str:
+    """The chat template applied, as text, up to the assistant's turn."""
+    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+    return cast(str, text)  # tokenize=False: always the rendered text
 
 
 def offline() -> bool:
@@ -188,21 +209,17 @@ class TransformersChatModel:
     def context_window(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
 
-    def _encode(self, messages: Sequence[Message], assistant_prefix: str = ""):
+    def _encode(self, messages: Sequence[Message], assistant_prefix: str = "") -> BatchEncoding:
         if not assistant_prefix:
-            return self.tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
-        prompt = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+            return chat_encoding(self.tokenizer, messages)
+        prompt = chat_text(self.tokenizer, messages)
         return self.tokenizer(prompt + assistant_prefix, return_tensors="pt", add_special_tokens=False)
 
     def _prefix_cache_for(self, messages: Sequence[Message], input_ids):
         """A private copy of the KV cache for the system message, if the prompt starts with it."""
         if not self.use_prefix_cache or not messages or messages[0]["role"] != "system":
             return None
-        prefix = self.tokenizer.apply_chat_template(
-            [messages[0]], add_generation_prompt=False, return_tensors="pt", return_dict=True
-        )["input_ids"]
+        prefix = chat_encoding(self.tokenizer, messages[:1], add_generation_prompt=False)["input_ids"]
         n = prefix.shape[-1]
         if n >= input_ids.shape[-1] or not bool((input_ids[0, :n] == prefix[0]).all()):
             return None

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -45,14 +46,24 @@ def load_labelled(path: Path | None = None) -> list[dict]:
     return rows
 
 
+class _Classifier(Protocol):
+    """What the coder uses of a fitted scikit-learn classifier (sklearn is imported lazily)."""
+
+    classes_: np.ndarray
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
 class _Models:
-    code: object  # LogisticRegression over [embedding, surface]
-    reflection: object  # simple vs complex over [embedding, subtype features]
-    question: object  # open vs closed, for questions the rules did not catch
+    code: _Classifier  # LogisticRegression over [embedding, surface]
+    reflection: _Classifier  # simple vs complex over [embedding, subtype features]
+    question: _Classifier  # open vs closed, for questions the rules did not catch
 
 
-def _fit(x, y):
+def _fit(x, y) -> _Classifier:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=4.0, max_iter=5000, random_state=0)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 CODES = ("reflection", "question", "affirmation", "summary", "advice", "information", "other")
 SUBTYPES = {"reflection": ("simple", "complex"), "question": ("open", "closed")}
-LABELS = {
+# keyed by (code, subtype) as a Code holds them, so a subtype may be None
+LABELS: dict[tuple[str, str | None], str] = {
     ("reflection", "simple"): "Simple reflection",
     ("reflection", "complex"): "Complex reflection",
     ("question", "open"): "Open question",
@@ -29,6 +32,15 @@ class Code:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Code:
+        """Back from `as_dict`; other keys (a turn's "segments") are ignored.
+
+        A missing key becomes None; `__post_init__` rejects a missing or unknown code.
+        """
+        values: dict[str, Any] = {k: data.get(k) for k in ("code", "subtype", "confidence", "evidence")}
+        return cls(**values)
 
     @property
     def label(self) -> str:

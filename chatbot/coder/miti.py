@@ -24,9 +24,8 @@ def utterance_codes(techniques: Iterable[dict | None]) -> list[Code]:
     """MITI codes utterances, not replies: a reflection followed by a question is one of each.
     Takes recorded techniques (a reply's code with its `segments`) and returns one Code per
     utterance, so the demo panel, the transcript and the evals count alike."""
-    keys = ("code", "subtype", "confidence", "evidence")
     return [
-        Code(**{k: segment.get(k) for k in keys})
+        Code.from_dict(segment)
         for technique in techniques
         if technique
         for segment in (technique.get("segments") or [technique])
@@ -42,6 +41,7 @@ def miti_summary(codes: Iterable[Code]) -> dict:
     reflections = counts["reflection"] + counts["summary"]
     complex_reflections = subtypes[("reflection", "complex")] + counts["summary"]
     questions = counts["question"]
+    r_to_q: float | None
     if questions:
         r_to_q = reflections / questions
     else:  # no questions: the ratio is unbounded if there were reflections, undefined if not

@@ -109,7 +109,9 @@ def to_second_person(text: str, rules: ReplyRules | None = None) -> str:
     combined = re.compile("|".join(alternatives), re.IGNORECASE)
 
     def swap(match: re.Match) -> str:
-        return rules.perspective[int(match.lastgroup[1:])][1]
+        group = match.lastgroup
+        assert group is not None  # every alternative is a named group g<i>
+        return rules.perspective[int(group[1:])][1]
 
     return combined.sub(swap, text)
 

@@ -150,7 +150,7 @@ def load_base(config: TrainConfig):
     folder = base_folder(config.base)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     dtype = resolve_dtype(config.dtype)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    base_model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
@@ -159,7 +159,7 @@ def load_base(config: TrainConfig):
         task_type="CAUSAL_LM",
         bias="none",
     )
-    model = get_peft_model(model, lora)
+    model = get_peft_model(base_model, lora)
     for param in model.parameters():  # the low-rank matrices learn in float32 whatever the base
         if param.requires_grad:
             param.data = param.data.float()

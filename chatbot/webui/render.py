@@ -40,7 +40,7 @@ def technique_label(technique: dict | None) -> str | None:
     try:
         from chatbot.coder import Code
 
-        return Code(**{k: technique.get(k) for k in ("code", "subtype", "confidence", "evidence")}).label
+        return Code.from_dict(technique).label
     except (ImportError, TypeError, ValueError):
         code = str(technique.get("code", "other"))
         sub = technique.get("subtype")
