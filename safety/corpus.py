@@ -33,6 +33,7 @@ class LabelledMessage:
     subject: str
     lang: str
     split: str
+    source: str = ""  # who wrote it, e.g. "written", "listening-corpus" (ordinary talk)
 
     @property
     def crisis(self) -> bool:
@@ -75,7 +76,15 @@ def parse_message(raw: dict, where: str, default_split: str = "test") -> Labelle
     split = raw.get("split", default_split)
     if split not in SPLITS:
         raise SafetyCorpusError(f"{where}: split {split!r} is not one of {SPLITS}")
-    return LabelledMessage(str(raw.get("id") or where), text, category, subject, str(raw.get("lang", "en")), split)
+    return LabelledMessage(
+        str(raw.get("id") or where),
+        text,
+        category,
+        subject,
+        str(raw.get("lang", "en")),
+        split,
+        str(raw.get("source", "")),
+    )
 
 
 def load_messages(split: str | None = None, path: Path | None = None) -> list[LabelledMessage]:

@@ -20,6 +20,8 @@ class ConversationRisk:
         self.signal_counts: dict[str, int] = {}
         self.score = 0.0
         self.last_routed: Assessment | None = None  # the latest routed turn's assessment (no text)
+        # the crisis classifier's top probability for each turn it scored, newest last (numbers only)
+        self.learned_scores: list[float] = []
         self._last_seen: Assessment | None = None  # kept (not its id()), so double updates are harmless
 
     def update(self, assessment: Assessment) -> None:
@@ -30,6 +32,8 @@ class ConversationRisk:
         for signal in assessment.signals:
             self.signal_counts[signal] = self.signal_counts.get(signal, 0) + 1
         self.score = accumulated_score(self.signal_counts)
+        if assessment.learned_score is not None:
+            self.learned_scores = [*self.learned_scores[-(LEARNED_WINDOW - 1) :], assessment.learned_score]
         if assessment.route:
             self.careful_mode = True
             self.routed_turns.append(self.turns)
@@ -37,6 +41,10 @@ class ConversationRisk:
             if assessment.category and assessment.category not in self.categories:
                 self.categories.append(assessment.category)
             self.last_routed = assessment
+
+    def learned_window(self) -> float:
+        """Sum of the classifier's scores over the recent turns it scored: slow build-ups add up."""
+        return sum(self.learned_scores)
 
     def just_routed(self) -> bool:
         """The previous message was routed, so the reply the person is answering asked about safety."""
@@ -56,6 +64,8 @@ class ConversationRisk:
             "score": round(self.score, 3),
         }
 
+
+LEARNED_WINDOW = 3  # turns whose classifier scores add up (this one and the two before)
 
 # Weight per signal family; a signal counts at most twice so one repeated phrase cannot route alone.
 SIGNAL_WEIGHTS = {

@@ -1,4 +1,9 @@
-"""SafetyScreen: rules first, then the semantic layer, then conversation-level risk. Fails closed."""
+"""SafetyScreen: rules first, then conversation-level risk, then a learned layer. Fails closed.
+
+The learned layers: the fine-tuned crisis classifier (safety/classifier.py, when its model ships in
+safety/models/crisis) routes on its own when sure; the nearest curated examples (safety/semantic.py)
+route only where the classifier is not sure the message is calm (all of them without a classifier).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .normalize import normalize
@@ -16,13 +22,15 @@ from .risk import ConversationRisk, accumulated_score
 from .rules import Hit, RuleSet, load_rules, match
 from .types import Assessment, ReplyCheck, failed_closed
 
-if TYPE_CHECKING:  # the semantic layer imports the embedder stack; load it only when used
+if TYPE_CHECKING:  # the learned layers import the embedder stack; load them only when used
+    from .classifier import CrisisClassifier
     from .semantic import SemanticLayer
 
 log = logging.getLogger("safety")
 
 # Tie-break between categories of equal severity: the most time-critical first.
 CATEGORY_PRIORITY = ("medical_emergency", "suicide", "self_harm", "harm_to_others", "abuse", "eating_disorder")
+LEARNED_SEVERITY = 2  # the classifier gives no severity; a moderate one, as a nearest example would
 ROUTE_SCORE = 4.0  # accumulated signal score that routes a signal-bearing message
 # The time budget covers this many characters; longer text gets proportionally more, because
 # screening is linear in length and a long message must still be screened in full, not failed closed.
@@ -35,16 +43,35 @@ ED_FAMILIES = ("ed_restrict", "ed_body")
 class SafetyScreen:
     """Loads YAML rules now and the semantic layer lazily; stateless per call, safe to share."""
 
-    def __init__(self, semantic: bool = True, timeout_s: float = 2.0) -> None:
+    def __init__(self, semantic: bool = True, timeout_s: float = 2.0, classifier: bool | None = None) -> None:
+        """semantic=False: rules only. classifier=None: the classifier if its model ships, else nearest examples."""
+        from .classifier import model_available
+
         self.timeout_s = timeout_s
         self.rules: RuleSet = load_rules()
         self.use_semantic = semantic
+        self.use_classifier = semantic and (model_available() if classifier is None else classifier)
         self._semantic: SemanticLayer | None = None  # built on first use
+        self._classifier: CrisisClassifier | None = None
+        # calibration only: every learned layer runs and says in the evidence what it would do, none routes
+        self.observing = False
         self._pool: ThreadPoolExecutor | None = None
 
     # ---- layers (separate methods so tests can make one fail) ----
     def _rule_hits(self, normalized: str) -> list[Hit]:
         return match(normalized, self.rules)
+
+    def classifier(self) -> CrisisClassifier:
+        if self._classifier is None:
+            from .classifier import default_classifier
+
+            self._classifier = default_classifier()
+        return self._classifier
+
+    def _load_learned_layer(self) -> None:
+        if self.use_classifier:
+            self.classifier()
+        self.semantic_layer()
 
     def semantic_layer(self) -> SemanticLayer:
         if self._semantic is None:
@@ -55,6 +82,8 @@ class SafetyScreen:
 
     def warm_up(self) -> None:
         """Load the embedder and example index now instead of on the first message."""
+        if self.use_classifier:
+            self.classifier().scores(["warm up"])
         if self.use_semantic:
             self.semantic_layer().classify("warm up", careful=False, suppressed=False)
 
@@ -68,16 +97,41 @@ class SafetyScreen:
         no_classifier: bool = False,
     ):
         layer = self.semantic_layer()
+        return self._within(deadline, layer.classify, normalized, careful, suppressed, strong_only, no_classifier)
+
+    def _within(self, deadline: float, fn, *args):
+        """Run a learned layer in the screen's pool and give up (fail closed) at the deadline."""
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
-            raise TimeoutError("no time left for the semantic layer")
+            raise TimeoutError("no time left for the learned layer")
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety-semantic")
-        future = self._pool.submit(layer.classify, normalized, careful, suppressed, strong_only, no_classifier)
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety-learned")
+        future = self._pool.submit(fn, *args)
         try:
             return future.result(timeout=remaining)
         except FutureTimeout as exc:
-            raise TimeoutError("semantic layer timed out") from exc
+            raise TimeoutError("learned layer timed out") from exc
+
+    def _classifier_verdict(
+        self, plain: str, risk: ConversationRisk | None, raised_bar: bool, deadline: float
+    ) -> Assessment:
+        classifier = self.classifier()
+        scores = self._within(deadline, classifier.scores, [plain])[0]
+        category, probability = scores.top()
+        earlier = risk.learned_scores[-2:] if risk is not None else []
+        routes = classifier.routes(probability, earlier, careful=bool(risk and risk.careful_mode), raised=raised_bar)
+        # kept when not routed too: calibration and explanations read them (numbers and ids, no text)
+        evidence = (f"classifier:{category}:{probability:.2f}", *(("bar:raised",) if raised_bar else ()))
+        if routes == "window":
+            evidence += (f"context:classifier_window:{probability + sum(earlier):.2f}",)
+        return Assessment(
+            route=routes is not None,
+            category=category if routes else None,
+            severity=LEARNED_SEVERITY if routes else 0,
+            subject=("other" if scores.subject_other >= 0.5 else "self") if routes else "self",
+            evidence=evidence,
+            learned_score=round(probability, 4),
+        )
 
     # ---- public API ----
     def assess_message(
@@ -118,7 +172,7 @@ class SafetyScreen:
             raise TypeError("message text must be a string")
         use_semantic = self.use_semantic if semantic is None else semantic
         if use_semantic:
-            self.semantic_layer()  # one-time load, outside the per-message time budget
+            self._load_learned_layer()  # one-time load, outside the per-message time budget
         normalized = normalize(text)
         budget = self.timeout_s * max(1.0, len(normalized) / BUDGET_CHARS)
         deadline = time.perf_counter() + budget
@@ -192,15 +246,24 @@ class SafetyScreen:
             has_negation = self.rules.negation.search(normalized) is not None
             # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
             plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
-            verdict = self._semantic_verdict(
-                plain,
-                careful,
-                bool(suppressed or resolved or framed or accident or idiom),
-                deadline,
-                strong_only=negated,
-                no_classifier=has_negation,
+            raised_bar = bool(suppressed or resolved or framed or accident or idiom)
+            learned: Assessment | None = None
+            if self.use_classifier:
+                learned = self._classifier_verdict(plain, risk, raised_bar or negated, deadline)
+                if learned.route and not self.observing:
+                    return replace(learned, evidence=(*learned.evidence, *suppressed), signals=signals)
+            # With the classifier, the nearest examples speak only where it is not sure the message is calm.
+            consult_examples = (
+                learned is None
+                or self.observing
+                or (learned.learned_score or 0.0) >= self.classifier().route.examples_floor
             )
-            if verdict is not None:
+            verdict = None
+            if consult_examples:
+                verdict = self._semantic_verdict(
+                    plain, careful, raised_bar, deadline, strong_only=negated, no_classifier=has_negation
+                )
+            if verdict is not None and not self.observing:
                 return Assessment(
                     route=True,
                     category=verdict.category,
@@ -210,8 +273,21 @@ class SafetyScreen:
                         f"example:{verdict.example_id}",
                         f"sim:{verdict.similarity:.2f}",
                         *((f"classifier:{verdict.probability:.2f}",) if verdict.via == "classifier" else ()),
+                        *(learned.evidence if learned is not None else ()),
                         *suppressed,
                     ),
+                    signals=signals,
+                    learned_score=learned.learned_score if learned is not None else None,
+                )
+            if learned is not None:
+                observed = ("examples:would_route",) if verdict is not None else ()
+                return replace(
+                    learned,
+                    route=False,
+                    category=None,
+                    severity=0,
+                    subject="self",
+                    evidence=(*learned.evidence, *observed, *suppressed),
                     signals=signals,
                 )
         return Assessment(route=False, category=None, severity=0, subject="self", evidence=suppressed, signals=signals)

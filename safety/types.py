@@ -26,6 +26,7 @@ class Assessment:
     immediate_danger: bool = False  # emergency number first
     error: str | None = None  # exception type name when the screen failed closed
     signals: tuple[str, ...] = ()  # conversation-level risk signals (e.g. hopelessness), for ConversationRisk
+    learned_score: float | None = None  # the crisis classifier's top probability, when it ran
 
     def as_dict(self) -> dict:
         return {
@@ -37,6 +38,7 @@ class Assessment:
             "immediate_danger": self.immediate_danger,
             "error": self.error,
             "signals": list(self.signals),
+            "learned_score": self.learned_score,
         }
 
 

@@ -401,7 +401,7 @@ def test_sessions_share_no_text(handlers, model):
 def test_the_shared_embedding_cache_holds_no_message_text():
     from safety import SafetyScreen, semantic
 
-    screen = SafetyScreen()
+    screen = SafetyScreen(classifier=False)  # the layer that caches embeddings
     screen.warm_up()
     secret = "my neighbour Ottoline keeps parking across my drive"
     screen.assess_message(secret)

@@ -210,7 +210,7 @@ def test_fail_closed_on_non_string(screen):
 def test_fail_closed_on_semantic_timeout(monkeypatch):
     import time
 
-    screen = SafetyScreen(semantic=True, timeout_s=0.05)
+    screen = SafetyScreen(semantic=True, timeout_s=0.05, classifier=False)
 
     class Slow:
         def classify(self, *args, **kwargs):
@@ -298,7 +298,7 @@ def test_risk_counts_every_turn_even_when_assessments_are_discarded(screen):
 def test_first_message_does_not_fail_closed_while_the_embedder_loads(monkeypatch):
     import time
 
-    screen = SafetyScreen(semantic=True, timeout_s=0.2)
+    screen = SafetyScreen(semantic=True, timeout_s=0.2, classifier=False)
 
     class SlowToLoad:
         def classify(self, *args, **kwargs):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def screen():
     from safety import SafetyScreen
 
-    s = SafetyScreen(semantic=True)
+    s = SafetyScreen(semantic=True, classifier=False)  # the nearest-example layer on its own
     s.warm_up()
     return s
 

@@ -1,0 +1,80 @@
+"""The fine-tuned technique coder: pieces, alignment with gold segments, figures, a short training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatbot.coder.codes import Code
+from chatbot.coder.tuned import CodedPiece, align, pieces, score_pairs
+
+
+def test_pieces_are_sentences_in_order():
+    text = "Mm. So you're tired of it... and, um, what would help? Right."
+    spans = pieces(text)
+    assert [text[a:b] for a, b in spans] == ["Mm.", "So you're tired of it...", "and, um, what would help?", "Right."]
+
+
+def test_each_gold_segment_takes_the_code_covering_most_of_it():
+    row = {
+        "text": "You're worn out. What keeps you going?",
+        "segments": [
+            {"text": "You're worn out.", "code": "reflection", "subtype": "simple"},
+            {"text": "What keeps you going?", "code": "question", "subtype": "open"},
+        ],
+    }
+    coded = [
+        CodedPiece(0, 16, Code("reflection", "simple", 0.9, "encoder")),
+        CodedPiece(17, 38, Code("question", "open", 0.8, "encoder")),
+    ]
+    assert [(s["code"], c.code) for s, c in align(row, coded)] == [
+        ("reflection", "reflection"),
+        ("question", "question"),
+    ]
+
+
+def test_figures_count_four_classes_and_the_reflection_question_confusion():
+    pairs = [
+        ("reflection:simple", "reflection:complex"),
+        ("question:open", "question:open"),
+        ("summary", "reflection:simple"),
+        ("advice", "question:closed"),
+        ("affirmation", "other"),
+    ]
+    figures = score_pairs(pairs)
+    assert figures["accuracy_9"] == 0.2
+    assert figures["reflection_vs_question_accuracy"] == 1.0  # 3 of 3 reflection/question segments
+    assert figures["simple_vs_complex_accuracy"] == 0.0
+    assert figures["confusion_4"]["info_advice->question"] == 1
+    assert 0 < figures["macro_f1_4"] < 1
+
+
+@pytest.mark.slow
+def test_a_short_training_run_codes_turns(tmp_path: Path, monkeypatch):
+    from chatbot.coder import tuned
+    from safety.encoder import TrainSettings
+
+    rows = [
+        {"id": f"r{i}", "prompt": "I can't sleep.", "text": text, "segments": [{"text": text, **label}]}
+        for i, (text, label) in enumerate(
+            [
+                ("You're exhausted.", {"code": "reflection", "subtype": "simple"}),
+                ("What keeps you awake?", {"code": "question", "subtype": "open"}),
+                ("You should try a warm bath.", {"code": "advice"}),
+                ("Mm-hm.", {"code": "other"}),
+            ]
+            * 4
+        )
+    ]
+    data = tmp_path / "turns"
+    data.mkdir()
+    (data / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    monkeypatch.setattr(tuned, "data_dir", lambda: data)
+    meta = tuned.train(tmp_path / "model", TrainSettings(epochs=1, rank=4, batch_size=8, loss="softmax"), False)
+    assert meta["labels"] == list(tuned.LABELS) and meta["temperature"] > 0
+    coder = tuned.TunedCoder.load(tmp_path / "model")
+    first = coder.code_all("You're exhausted. What keeps you awake?", "I can't sleep.")
+    assert first == coder.code_all("You're exhausted. What keeps you awake?", "I can't sleep.")  # deterministic
+    assert all(c.evidence == "encoder" and 0 < c.confidence <= 1 for c in first)
