@@ -28,14 +28,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def run(semantic: bool, rounds: int, warmup: int = 30) -> dict:
+def run(semantic: bool, rounds: int, warmup: int = 30, classifier: bool | None = None) -> dict:
     from evals.safety_eval import load_messages
     from safety import SafetyScreen
     from safety.semantic import clear_query_cache
 
     texts = [m.text for m in load_messages()]
     random.Random(0).shuffle(texts)
-    screen = SafetyScreen(semantic=semantic)
+    screen = SafetyScreen(semantic=semantic, classifier=classifier)
     screen.warm_up()
     for text in texts[:warmup]:
         screen.assess_message(text)
@@ -107,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.safety_bench", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--no-semantic", action="store_true")
+    p.add_argument("--learned", choices=["auto", "classifier", "examples"], default="auto")
     p.add_argument("--encoders", action="store_true", help="time the encoder variants alone")
     args = p.parse_args(argv)
     if args.encoders:
         for row in run_encoders(args.rounds):
             print(json.dumps(row))
         return 0
-    result = run(semantic=not args.no_semantic, rounds=args.rounds)
+    classifier = {"auto": None, "classifier": True, "examples": False}[args.learned]
+    result = run(semantic=not args.no_semantic, rounds=args.rounds, classifier=classifier)
     print(json.dumps(result))
     print(
         f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms over {result['calls']} calls "

@@ -169,13 +169,54 @@ def summarize(result: dict, texts: dict[str, str]) -> dict:
     }
 
 
-def ordinary_routed(screen) -> tuple[list[str], int]:
-    """Routed turns ("scenario-id#turn") of the listening scenarios, and how many turns there are."""
+def evaluate_corpus(screen, messages, conversations) -> dict:
+    """The screen on rows of the safety corpus format (safety/corpus.py): recall per category, false
+    alarms on hard look-alikes and on ordinary talk apart, build-ups routed by their turn."""
+    from safety import ConversationRisk
+    from safety.corpus import LABELS
+
+    routed = [screen.assess_message(m.text).route for m in messages]
+    per = {c: [r for m, r in zip(messages, routed) if m.category == c] for c in LABELS if c != "none"}
+    hard = [r for m, r in zip(messages, routed) if not m.crisis and m.source != "listening-corpus"]
+    ordinary = [r for m, r in zip(messages, routed) if m.source == "listening-corpus"]
+    crisis = [r for m, r in zip(messages, routed) if m.crisis]
+    on_time, late, calm_routed, calm = [], [], [], 0
+    for c in conversations:
+        risk, first = ConversationRisk(), None
+        for i, turn in enumerate(c.turns):
+            if screen.assess_message(turn, risk=risk).route and first is None:
+                first = i
+        if c.act_turn is None:
+            calm += 1
+            if first is not None:
+                calm_routed.append(c.id)
+        elif first is not None and first <= c.act_turn:
+            on_time.append(c.id)
+        else:
+            late.append(c.id)
+
+    def rate(xs: list[bool]) -> float | None:
+        return round(sum(xs) / len(xs), 4) if xs else None
+
+    return {
+        "messages": len(messages),
+        "recall": rate(crisis),
+        "false_alarms_hard": rate(hard),
+        "false_alarms_ordinary": rate(ordinary),
+        "per_category_recall": {c: rate(v) for c, v in per.items()},
+        "buildups_on_time": f"{len(on_time)}/{len(on_time) + len(late)}",
+        "buildups_late_or_missed": late,
+        "calm_conversations_routed": f"{len(calm_routed)}/{calm}",
+    }
+
+
+def ordinary_routed(screen, scenario_sets: tuple[str, ...] = ("all",)) -> tuple[list[str], int]:
+    """Routed turns ("scenario-id#turn") of listening scenarios, and how many turns there are."""
     from evals.datasets import load_scenario_sets
     from safety import ConversationRisk
 
     routed, total = [], 0
-    for scenario in load_scenario_sets(["all"]):
+    for scenario in load_scenario_sets(list(scenario_sets)):
         risk = ConversationRisk()
         for i, turn in enumerate(scenario.turns):
             total += 1
@@ -242,16 +283,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jsonl", type=Path, help="write one line per message/conversation here")
     p.add_argument("--data", type=Path, default=DATA, help="folder with crisis/non_crisis/conversations.yaml")
     p.add_argument(
-        "--ordinary", action="store_true", help="count routed turns of the ordinary listening scenarios instead"
+        "--ordinary",
+        nargs="*",
+        metavar="SET",
+        help="count routed turns of ordinary scenario sets instead (names or YAML paths; none given: all)",
+    )
+    p.add_argument(
+        "--corpus",
+        metavar="SPLIT_OR_FILES",
+        nargs="+",
+        help="the safety corpus format instead: a split of safety/data (validation, test) or message and "
+        "conversation .jsonl files (e.g. the sealed set)",
+    )
+    p.add_argument(
+        "--learned", choices=["auto", "classifier", "examples"], default="auto", help="the learned layer to use"
     )
     args = p.parse_args(argv)
 
     from safety import SafetyScreen
 
-    screen = SafetyScreen(semantic=not args.no_semantic)
+    classifier = {"auto": None, "classifier": True, "examples": False}[args.learned]
+    screen = SafetyScreen(semantic=not args.no_semantic, classifier=classifier)
     screen.warm_up()
-    if args.ordinary:
-        routed, total = ordinary_routed(screen)
+    if args.corpus:
+        from safety.corpus import load_conversations
+        from safety.corpus import load_messages as load_corpus_messages
+
+        if args.corpus[0] in ("train", "validation", "test"):
+            rows, convs = load_corpus_messages(args.corpus[0]), load_conversations(args.corpus[0])
+        else:
+            files = [Path(f) for f in args.corpus]
+            rows = [m for f in files if "conversation" not in f.name for m in load_corpus_messages(path=f)]
+            convs = [c for f in files if "conversation" in f.name for c in load_conversations(path=f)]
+        learned = "classifier" if screen.use_classifier else "examples" if screen.use_semantic else "none"
+        print(json.dumps({"learned_layer": learned, **evaluate_corpus(screen, rows, convs)}, indent=1))
+        return 0
+    if args.ordinary is not None:
+        routed, total = ordinary_routed(screen, tuple(args.ordinary) or ("all",))
         print(f"ordinary scenario turns routed: {len(routed)}/{total}" + "".join(f"\n- {r}" for r in routed))
         return 0
     messages = [m for m in load_messages(args.data) if args.split in ("all", m.split)]
