@@ -462,7 +462,7 @@ class ReflectFirstPipeline:
 
         embed = self._embed_fn
         if embed is None:
-            from chatbot import embeddings
+            from safety import embeddings
 
             embed = embeddings.embed
         a, b = embed([text, user_text])

@@ -92,7 +92,7 @@ class TechniqueCoder:
     @classmethod
     def train(cls, rows: list[dict], embed_fn=None) -> TechniqueCoder:
         if embed_fn is None:
-            from chatbot.embeddings import embed as embed_fn
+            from safety.embeddings import embed as embed_fn
         texts = [r["text"] for r in rows]
         prompts = [r.get("prompt") for r in rows]
         vecs = embed_fn(texts)
