@@ -17,18 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from chatbot.coder import features, rules
-from chatbot.coder.codes import Code
+from chatbot.coder.codes import Code, primary_code
 
-# Priority for the single label of a multi-part reply: what a reader most needs to see first.
-PRIMARY_ORDER = (
-    "summary",
-    "advice",
-    "reflection",
-    "affirmation",
-    "question",
-    "information",
-    "other",
-)
 SUBTYPE_WEIGHT = 4.0  # lifts the few prompt-overlap features against 384 embedding dimensions
 
 
@@ -68,13 +58,6 @@ def _fit(x, y) -> _Classifier:
 
     model = LogisticRegression(C=4.0, max_iter=5000, random_state=0)
     return model.fit(np.asarray(x), np.asarray(y))
-
-
-def primary_code(parts: list[Code]) -> Code:
-    """The one label for a whole reply, from its segments (`TechniqueCoder.code_all`)."""
-    if len(parts) == 1:
-        return parts[0]
-    return min(parts, key=lambda c: PRIMARY_ORDER.index(c.code))
 
 
 class TechniqueCoder:
