@@ -9,9 +9,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot.factory import offline_environment
+
+if TYPE_CHECKING:
+    from chatbot.config import Config
+    from chatbot.engine import Listener
 
 offline_environment()  # no analytics, no hub: before gradio is imported
 import gradio as gr  # noqa: E402
@@ -34,7 +38,11 @@ def launch_options() -> dict[str, Any]:
 
 
 def build_app(
-    listener: Any, config: Any = None, *, clock: Callable[[], float] = time.time, export_root: str | None = None
+    listener: Listener,
+    config: Config | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    export_root: str | None = None,
 ) -> gr.Blocks:
     from safety import list_countries
 

@@ -1,4 +1,10 @@
-"""The listener: every message passes the safety screen, then the model (or a fixed reply)."""
+"""The listener: every message passes the safety screen, then the model (or a fixed reply).
+
+One turn, top to bottom (`Listener._respond`): clean the text; screen it (a crisis gets the fixed
+reply and no model call); read it once (`listening.read_message`); then the pipeline plans,
+generates, rail-checks and codes the reply, or the bare model streams it sentence by sentence
+through the rail; the turn is recorded with the reply's one coding.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +12,25 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chatbot.coder.codes import technique_record
 from chatbot.conversation import Conversation, Turn
 from chatbot.inputs import clean_user_text
+from chatbot.listening import Reading, read_message
 from chatbot.models import ChatModel, GenerationSettings, Message, ModelError, ModelTimeoutError
 from chatbot.prompts import load_prompt
+from chatbot.protocols import Coder, ReplyPipeline, SafetyScreen
+from safety import Assessment, ConversationRisk, ReplyCheck, crisis_reply, safe_replacement_reply
+from safety.types import failed_closed
 
 log = logging.getLogger("chatbot.engine")  # events and counts only, never message text
 
 _SENTENCE_END = re.compile(r"[.!?…](\s|$)")
 # Turns whose replies the model should not see again as its own words.
 _FIXED_KINDS = {"crisis", "input_error", "model_error"}
-
-
-def _bare_answer(text: str) -> bool:
-    """A one-word reply ("no", "ok", "nah") with nothing else to reflect."""
-    from chatbot.listening import read_message
-
-    kind, statements = read_message(text)
-    return kind is not None and kind.kind == "minimal" and not statements
 
 
 def trim_history(
@@ -59,7 +62,7 @@ class Reply:
     text: str = ""
     _done: list[Turn] = field(default_factory=list)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Generator[str, None, None]:
         for piece in self._pieces:
             self.text += piece
             yield piece
@@ -79,11 +82,11 @@ class Listener:
     def __init__(
         self,
         model: ChatModel | None,
-        screen: Any,
+        screen: SafetyScreen,
         *,
         settings: GenerationSettings | None = None,
-        pipeline: Any = None,
-        coder: Any = None,
+        pipeline: ReplyPipeline | None = None,
+        coder: Coder | None = None,
         history_tokens: int = 1536,
         max_message_chars: int = 4000,
         default_country: str = "US",
@@ -103,8 +106,6 @@ class Listener:
 
     # -- sessions -------------------------------------------------------------------------
     def new_conversation(self, country: str | None = None) -> Conversation:
-        from safety import ConversationRisk
-
         return Conversation(country=country or self.default_country, risk=ConversationRisk())
 
     # -- one turn -------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class Listener:
         done: list[Turn] = []
         return Reply(self._respond(conversation, raw_text, done), _done=done)
 
-    def _respond(self, conv: Conversation, raw_text, done: list[Turn]) -> Iterator[str]:
+    def _respond(self, conv: Conversation, raw_text: str | bytes | None, done: list[Turn]) -> Iterator[str]:
         started = time.perf_counter()
         cleaned = clean_user_text(raw_text, self.max_message_chars)
         if cleaned.problem == "empty":
@@ -131,7 +132,8 @@ class Listener:
             turn = Turn(cleaned.text, text, "input_error", safety=assessment.as_dict())
             done.append(self._record(conv, turn, started))
             return
-        if conv.turns and conv.turns[-1].kind == "crisis" and _bare_answer(cleaned.text):
+        reading = read_message(cleaned.text)
+        if conv.turns and conv.turns[-1].kind == "crisis" and reading.bare:
             # "no" / "ok" right after a crisis reply: its safety question may be the one answered
             # ("are you safe right now?" - "no"), so no reflection of it; a fixed, careful text.
             text = self.fixed["after_crisis"]
@@ -145,20 +147,18 @@ class Listener:
             turn = Turn(cleaned.text, text, "model_error", safety=assessment.as_dict())
             done.append(self._record(conv, turn, started))
             return
-        yield from self._listen(self.model, conv, cleaned.text, assessment, started, done)
+        yield from self._listen(self.model, conv, cleaned.text, reading, assessment, started, done)
 
-    def _assess(self, conv: Conversation, text: str):
-        from safety.types import failed_closed
-
+    def _assess(self, conv: Conversation, text: str) -> Assessment:
         try:
             return self.screen.assess_message(text, history=conv.user_texts(), risk=conv.risk)
         except Exception as exc:  # the screen promises not to raise; fail closed if it does
             log.error("safety screen raised %s; failing closed", type(exc).__name__)
             return failed_closed(exc)
 
-    def _crisis(self, conv, text, assessment, started, done) -> Iterator[str]:
-        from safety import crisis_reply
-
+    def _crisis(
+        self, conv: Conversation, text: str, assessment: Assessment, started: float, done: list[Turn]
+    ) -> Iterator[str]:
         conv.careful_mode = True
         reply = crisis_reply(assessment, conv.country)
         log.warning(
@@ -187,16 +187,23 @@ class Listener:
             history.append({"role": "assistant", "content": turn.reply})
         return history
 
-    def _check_reply(self, reply: str, user_text: str):
-        from safety import ReplyCheck
-
+    def _check_reply(self, reply: str, user_text: str) -> ReplyCheck:
         try:
             return self.screen.check_reply(reply, user_text)
         except Exception as exc:
             log.error("output rail raised %s; replacing the reply", type(exc).__name__)
             return ReplyCheck(ok=False, reason="error", evidence=(type(exc).__name__,))
 
-    def _listen(self, model: ChatModel, conv, text, assessment, started, done) -> Iterator[str]:
+    def _listen(
+        self,
+        model: ChatModel,
+        conv: Conversation,
+        text: str,
+        reading: Reading,
+        assessment: Assessment,
+        started: float,
+        done: list[Turn],
+    ) -> Iterator[str]:
         """A model reply; `model` is `self.model`, passed in once the caller has checked it is there."""
         system: Message = {"role": "system", "content": self.system_prompt}
         user: Message = {"role": "user", "content": text}
@@ -210,10 +217,11 @@ class Listener:
         technique: dict | None = None
         try:
             if self.pipeline is not None:
-                planned = self.pipeline.reply(history, text, self.settings)
+                planned = self.pipeline.reply(history, text, self.settings, reading)
                 move, tokens = planned.move, planned.tokens
                 meta.update(fallback=planned.fallback, candidates=len(planned.candidates))
-                check = self._check_reply(planned.text, text)
+                # The pipeline ran the rail on its chosen text already; without a rail it did not.
+                check = planned.check or self._check_reply(planned.text, text)
                 reply = planned.text if check.ok else self._replacement(check)
                 if check.ok:
                     technique = planned.technique()  # coded once, by the pipeline
@@ -255,7 +263,9 @@ class Listener:
         )
         done.append(self._record(conv, turn, started))
 
-    def _stream_screened(self, model: ChatModel, messages, user_text, started):
+    def _stream_screened(
+        self, model: ChatModel, messages: list[Message], user_text: str, started: float
+    ) -> Generator[str, None, tuple[str, ReplyCheck, int, float | None]]:
         """Bare model: release text a sentence at a time, each only after the rail passes it."""
         shown, pending, tokens = "", "", 0
         first_token = check = None
@@ -282,36 +292,30 @@ class Listener:
             yield shown
         return shown.strip(), check, tokens, first_token
 
-    def _replace_midway(self, shown, check, tokens, first_token):
+    def _replace_midway(
+        self, shown: str, check: ReplyCheck, tokens: int, first_token: float | None
+    ) -> Generator[str, None, tuple[str, ReplyCheck, int, float | None]]:
         replacement = self._replacement(check)
         yield ("\n\n" if shown else "") + replacement
         return (shown + ("\n\n" if shown else "") + replacement).strip(), check, tokens, first_token
 
-    def _replacement(self, check) -> str:
-        from safety import safe_replacement_reply
-
+    def _replacement(self, check: ReplyCheck) -> str:
         try:
             return safe_replacement_reply(check)
         except Exception:
             return self.fixed["replaced"]
 
     def _code(self, reply: str, user_text: str) -> dict | None:
+        """The reply's one coding, for a reply the pipeline did not code (bare model, replaced)."""
         if self.coder is None:
             return None
         try:
-            coded = self.coder.code(reply, prompt=user_text).as_dict()
-            code_all = getattr(self.coder, "code_all", None)
-            if code_all is not None:
-                # MITI counts segments: "reflection + question" is one of each.
-                coded["segments"] = [c.as_dict() for c in code_all(reply, prompt=user_text)]
-            return coded
+            return technique_record(self.coder.code_all(reply, prompt=user_text))
         except Exception as exc:  # coding is for display and evals; never block a reply
             log.error("technique coder failed: %s", type(exc).__name__)
             return None
 
     def _record(self, conv: Conversation, turn: Turn, started: float) -> Turn:
-        from dataclasses import replace
-
         turn = replace(turn, latency_s=round(time.perf_counter() - started, 4))
         conv.turns.append(turn)
         log.info("turn recorded: kind=%s latency=%.3fs", turn.kind, turn.latency_s)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatbot.config import Config
 from chatbot.models import ChatModel, ModelError
+
+if TYPE_CHECKING:
+    from chatbot.engine import Listener
 
 log = logging.getLogger("chatbot.factory")
 
@@ -74,7 +78,7 @@ def _build_backend(config: Config) -> ChatModel:
     raise ModelError(f"Unknown model backend '{m.backend}'")
 
 
-def build_listener(config: Config, model: ChatModel | None = None, *, load_model: bool = True):
+def build_listener(config: Config, model: ChatModel | None = None, *, load_model: bool = True) -> Listener:
     """The listener with its screen and coder. If the model cannot load, the listener still
     works without it: safety routing needs no model."""
     from chatbot.engine import Listener
@@ -113,7 +117,7 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
                 model,
                 coder,
                 candidates=config.listening.candidates,
-                reply_check=lambda text: screen.check_reply(text).ok,
+                reply_check=screen.check_reply,
             )
         except ImportError:
             pipeline = None

@@ -17,10 +17,11 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from chatbot.coder import Code, TechniqueCoder
+from chatbot.coder import Code
 from chatbot.coder import rules as coder_rules
-from chatbot.coder.coder import primary_code
+from chatbot.coder.codes import primary_code, technique_record
 from chatbot.coder.features import content_words
 from chatbot.coder.reply_rules import (
     DirectKind,
@@ -32,6 +33,8 @@ from chatbot.coder.reply_rules import (
 )
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
+from chatbot.protocols import Coder
+from safety.types import ReplyCheck
 
 MOVES = ("reflect", "question", "affirm", "summarize")
 # Not a move the model is asked for: a fixed answer when the person asks something or says little.
@@ -122,19 +125,36 @@ FIXED_WITH_ADAPTER = {"about_bot"}
 ADAPTER_MAX_NEW_TOKENS = 64
 
 
+class Reading(NamedTuple):
+    """What kind of thing the person said (None: something to reflect), and the sentences of it
+    that a reflection can echo ("" when there are none)."""
+
+    kind: DirectKind | None
+    statements: str
+
+    @property
+    def bare(self) -> bool:
+        """A one-word answer ("no", "ok", "nah") with nothing else to reflect."""
+        return self.kind is not None and self.kind.kind == "minimal" and not self.statements
+
+
 @dataclass
 class PlannedReply:
     text: str
     move: str
-    code: Code
+    segments: list[Code]  # MITI segments of `text`, coded once
     fallback: bool
     tokens: int
     candidates: list[dict] = field(default_factory=list)  # model text and checks, never user text
-    segments: list[Code] = field(default_factory=list)  # MITI segments of `text`: coded once
+    check: ReplyCheck | None = None  # the output rail's verdict on `text`, when the pipeline has a rail
+
+    @property
+    def code(self) -> Code:
+        return primary_code(self.segments)
 
     def technique(self) -> dict:
         """The code record the engine, the transcript and demo mode show; no second coding."""
-        return {**self.code.as_dict(), "segments": [c.as_dict() for c in self.segments]}
+        return technique_record(self.segments)
 
 
 @dataclass
@@ -148,6 +168,7 @@ class _Candidate:
     score: float
     ideal: bool
     segments: list[Code] = field(default_factory=list)
+    rail: ReplyCheck | None = None
 
     @property
     def passed(self) -> bool:
@@ -186,9 +207,7 @@ def plan_move(history: Sequence[Message], user_text: str, rules: ReplyRules | No
     return "reflect"
 
 
-def read_message(user_text: str, rules: ReplyRules | None = None) -> tuple[DirectKind | None, str]:
-    """What kind of thing the person said (None: something to reflect), and the sentences of it
-    that a reflection can echo ("" when there are none)."""
+def read_message(user_text: str, rules: ReplyRules | None = None) -> Reading:
     rules = rules or load_reply_rules()
     sentences = coder_rules.split_sentences(user_text) or [user_text]
     kinds = [rules.direct_kind(s) for s in sentences]
@@ -196,7 +215,7 @@ def read_message(user_text: str, rules: ReplyRules | None = None) -> tuple[Direc
     kind = next((k for k in rules.direct if k in kinds), None)  # the rules' order is precedence
     if kind is not None and kind.yields_to_statements and statements:
         kind = None
-    return kind, statements
+    return Reading(kind, statements)
 
 
 def _looks_like_affirmation(replies: list[str]) -> bool:
@@ -275,9 +294,9 @@ class ReflectFirstPipeline:
     def __init__(
         self,
         model: ChatModel,
-        coder: TechniqueCoder,
+        coder: Coder,
         candidates: int = 3,
-        reply_check: Callable[[str], bool] | None = None,
+        reply_check: Callable[[str], ReplyCheck] | None = None,
         max_new_tokens: int | None = None,
         embed_fn: Callable | None = None,
         trained: bool | None = None,
@@ -328,8 +347,15 @@ class ReflectFirstPipeline:
         out.append({"role": "user", "content": user_text})
         return out
 
-    def reply(self, history: Sequence[Message], user_text: str, settings: GenerationSettings) -> PlannedReply:
-        kind, statements = read_message(user_text, self.rules)
+    def reply(
+        self,
+        history: Sequence[Message],
+        user_text: str,
+        settings: GenerationSettings,
+        reading: Reading | None = None,
+    ) -> PlannedReply:
+        """`reading`: `read_message(user_text)` when the caller has read it already."""
+        kind, statements = reading if reading is not None else read_message(user_text, self.rules)
         if kind is not None and not (self.trained and kind.kind not in FIXED_WITH_ADAPTER):
             text = self.respond(kind, history, statements, settings.seed, user_text)
             return self._planned(text, RESPOND, user_text, True, 0, [])
@@ -353,8 +379,7 @@ class ReflectFirstPipeline:
         public = [c.public() for c in judged]
         if passing:
             best = max(passing, key=lambda c: (c.score, -c.index))
-            assert best.code is not None  # a passing candidate has text, so it was coded
-            return PlannedReply(best.text, move, best.code, False, tokens, public, best.segments)
+            return PlannedReply(best.text, move, best.segments, False, tokens, public, best.rail)
         if kind is not None:  # a respond turn the model failed: the reviewed fixed answer
             text = self.respond(kind, history, statements, settings.seed, user_text)
             return self._planned(text, RESPOND, user_text, True, tokens, public)
@@ -363,7 +388,7 @@ class ReflectFirstPipeline:
 
     def _planned(self, text, move, user_text, fallback, tokens, public) -> PlannedReply:
         parts = self.coder.code_all(text, user_text)
-        return PlannedReply(text, move, primary_code(parts), fallback, tokens, public, parts)
+        return PlannedReply(text, move, parts, fallback, tokens, public, self._rail(text))
 
     # -- candidates ------------------------------------------------------------------------
     def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
@@ -410,6 +435,7 @@ class ReflectFirstPipeline:
         parts = self.coder.code_all(text, user_text) if text else []
         primary = primary_code(parts) if parts else None
         questions = [p for p in parts if p.code == "question"]
+        rail = self._rail(text) if text else None
         checks = {
             "not_empty": bool(text.strip()),
             "complete": bool(re.search(r"[.!?\u2026][\"')]*$", text)),
@@ -422,7 +448,7 @@ class ReflectFirstPipeline:
             "fits_move": primary is not None
             and primary.code in (TRAINED_MOVE_FITS if self.trained else MOVE_FITS)[move]
             and (move != "question" or len(questions) == 1),
-            "safe": bool(text) and self._safe(text),
+            "safe": bool(text) and (rail is None or rail.ok),
         }
         if move != RESPOND:  # "hi" -> "Hello, what's on your mind?" shares no word and says no "you"
             checks["on_topic"] = bool(text) and self._on_topic(text, user_text, said)
@@ -434,7 +460,7 @@ class ReflectFirstPipeline:
             # new words (78% of the corpus's hand-written reflections are above MAX_NOVELTY).
             checks["grounded"] = novelty(text, said or user_text, self.rules) <= MAX_NOVELTY
         score, ideal = self._score(move, primary, parts, text, user_text)
-        return _Candidate(index, seed, text, trimmed, primary, checks, score, ideal, parts)
+        return _Candidate(index, seed, text, trimmed, primary, checks, score, ideal, parts, rail)
 
     def _score(self, move, primary, parts, text, user_text) -> tuple[float, bool]:
         if primary is None:
@@ -462,19 +488,20 @@ class ReflectFirstPipeline:
 
         embed = self._embed_fn
         if embed is None:
-            from chatbot import embeddings
+            from safety import embeddings
 
             embed = embeddings.embed
         a, b = embed([text, user_text])
         return float(np.dot(a, b)) >= (TRAINED_ON_TOPIC_COSINE if self.trained else ON_TOPIC_COSINE)
 
-    def _safe(self, text: str) -> bool:
+    def _rail(self, text: str) -> ReplyCheck | None:
+        """The output rail's verdict, run once per text; None without a rail."""
         if self.reply_check is None:
-            return True
+            return None
         try:
-            return bool(self.reply_check(text))
-        except Exception:  # a failing rail must not let a candidate through
-            return False
+            return self.reply_check(text)
+        except Exception as exc:  # a failing rail must not let a candidate through
+            return ReplyCheck(ok=False, reason="error", evidence=(f"error:{type(exc).__name__}",))
 
     # -- fallback --------------------------------------------------------------------------
     def fallback(self, move: str, history: Sequence[Message], user_text: str, seed: int | None) -> str:

@@ -72,6 +72,9 @@ def run(turns: int) -> dict:
         name: build_listener(load_config(overrides=[f"model.adapter={adapter}"], environ={}))
         for name, adapter in ARMS.items()
     }
+    for name, listener in listeners.items():
+        if listener.model is None:  # a bench without its model measures nothing
+            raise SystemExit(f"arm {name}: no model ({listener.model_problem})")
     rows = load_corpus("validation")[:turns]
     latencies: dict[str, list[float]] = {name: [] for name in ARMS}
     written: dict[str, int] = {name: 0 for name in ARMS}
@@ -92,15 +95,17 @@ def run(turns: int) -> dict:
     result: dict = {"cpu": cpu_name(), "cpu_path": cpu_flags(), "turns": len(rows), "arms": {}}
     for name, listener in listeners.items():
         lat = latencies[name]
+        model = listener.model
+        assert model is not None  # checked when the listeners were built
         result["arms"][name] = {
-            "model": listener.model.identity.name,
-            "adapter": listener.model.identity.extra.get("adapter"),
-            "dtype": listener.model.identity.dtype,
+            "model": model.identity.name,
+            "adapter": model.identity.extra.get("adapter"),
+            "dtype": model.identity.dtype,
             "replies": len(lat),
             "model_written": written[name],
             "latency_p50_s": round(statistics.median(lat), 3) if lat else None,
             "latency_p95_s": round(percentile(lat, 0.95), 3) if lat else None,
-            "decode_tok_s": round(decode_rate(listener.model), 1),
+            "decode_tok_s": round(decode_rate(model), 1),
         }
     a, b = (result["arms"][n] for n in ARMS)
     result["decode_ratio_adapter_vs_today"] = round(a["decode_tok_s"] / b["decode_tok_s"], 3)

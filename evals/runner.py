@@ -223,10 +223,8 @@ def run(
     seed_everything(run_section.seed)
     counting = CountingModel(model)
     listener = (listener_factory or build_listener)(app, counting)
-    warm_up = getattr(listener.screen, "warm_up", None)
-    if warm_up:  # load the embedder now, so the first message's screen budget is not spent on it
-        warm_up()
-    if getattr(listener, "coder", None) is not None:
+    listener.screen.warm_up()  # load the embedder now, so the first message's screen budget is not spent on it
+    if listener.coder is not None:
         listener.coder.code("warm up", prompt="")  # same for the technique coder
     folder = Path(out_dir) if out_dir else new_run_dir(run_section)
     folder.mkdir(parents=True, exist_ok=True)

@@ -287,7 +287,7 @@ def _cached_vectors(embed, text: str):
 def fast_embedder(threads: int | None = None, max_tokens: int = 256, int8: bool = False):
     """The shared packaged MiniLM, called without sentence-transformers' per-call overhead.
 
-    Same tokenizer, weights, mean pooling and L2 normalisation as chatbot.embeddings.embed
+    Same tokenizer, weights, mean pooling and L2 normalisation as safety.embeddings.embed
     (cosine 1.0 against it with int8=False, checked by tests/test_safety_semantic.py), but a few ms
     faster per call. int8: a private copy with dynamically quantised Linear layers (per channel),
     about 3x faster on this CPU; examples must then be embedded with the same function.
@@ -295,7 +295,7 @@ def fast_embedder(threads: int | None = None, max_tokens: int = 256, int8: bool 
     """
     import torch  # heavy: loaded only when the semantic layer is first used
 
-    from chatbot.embeddings import load_embedder
+    from .embeddings import load_embedder
 
     model = load_embedder()
     tokenizer = model.tokenizer

@@ -9,6 +9,7 @@ import pytest
 from chatbot.coder import TechniqueCoder
 from chatbot.listening import ReflectFirstPipeline, echo, is_repeat, plan_move
 from chatbot.models import GenerationSettings
+from safety import ReplyCheck
 from tests.conftest import ScriptedModel
 
 SETTINGS = GenerationSettings(max_new_tokens=60, seed=7)
@@ -112,9 +113,11 @@ def test_rejects_a_repeat_of_an_earlier_reply(coder):
 
 def test_output_rail_drops_unsafe_candidates(coder):
     good = "It sounds like work is following you into the night, and you're running on empty."
-    pipeline = ReflectFirstPipeline(ScriptedModel([good] * 3), coder, reply_check=lambda text: False)
+    refuse = ReplyCheck(ok=False, reason="method_detail")
+    pipeline = ReflectFirstPipeline(ScriptedModel([good] * 3), coder, reply_check=lambda text: refuse)
     planned = pipeline.reply([], USER, SETTINGS)
     assert planned.fallback and all(c["checks"]["safe"] is False for c in planned.candidates)
+    assert planned.check is refuse  # the fallback's own verdict, handed to the engine to act on
 
 
 def test_rejects_claims_of_being_human_or_having_feelings(coder):

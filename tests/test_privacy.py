@@ -205,9 +205,9 @@ def test_a_whole_session_only_ever_talks_to_loopback(tiny_model_dir, tmp_path):
     handlers including a crisis, export, then serve the app and use it with gradio_client."""
     import app
     from chatbot.config import load_config
-    from chatbot.embeddings import load_embedder
     from chatbot.factory import build_listener
     from chatbot.webui.handlers import ChatHandlers
+    from safety.embeddings import load_embedder
     from safety.semantic import SemanticLayer
 
     load_embedder.cache_clear()  # load the embedder again, inside the audit

@@ -23,7 +23,7 @@ def screen():
 
 
 def test_fast_embedder_matches_the_shared_embedder():
-    from chatbot.embeddings import embed
+    from safety.embeddings import embed
     from safety.semantic import fast_embedder
 
     texts = ["I feel a bit low today", "I don't see the point of anything anymore"]
@@ -32,7 +32,7 @@ def test_fast_embedder_matches_the_shared_embedder():
 
 
 def test_int8_encoder_stays_close_to_float_and_keeps_the_shared_model_float():
-    from chatbot.embeddings import embed, load_embedder
+    from safety.embeddings import embed, load_embedder
     from safety.semantic import fast_embedder
 
     texts = ["I bought a hose for the car exhaust", "this homework is killing me", "I feel a bit low today"]

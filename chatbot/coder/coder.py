@@ -17,18 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from chatbot.coder import features, rules
-from chatbot.coder.codes import Code
+from chatbot.coder.codes import Code, primary_code
 
-# Priority for the single label of a multi-part reply: what a reader most needs to see first.
-PRIMARY_ORDER = (
-    "summary",
-    "advice",
-    "reflection",
-    "affirmation",
-    "question",
-    "information",
-    "other",
-)
 SUBTYPE_WEIGHT = 4.0  # lifts the few prompt-overlap features against 384 embedding dimensions
 
 
@@ -70,13 +60,6 @@ def _fit(x, y) -> _Classifier:
     return model.fit(np.asarray(x), np.asarray(y))
 
 
-def primary_code(parts: list[Code]) -> Code:
-    """The one label for a whole reply, from its segments (`TechniqueCoder.code_all`)."""
-    if len(parts) == 1:
-        return parts[0]
-    return min(parts, key=lambda c: PRIMARY_ORDER.index(c.code))
-
-
 class TechniqueCoder:
     def __init__(self, models: _Models, embed_fn) -> None:
         self._models = models
@@ -92,7 +75,7 @@ class TechniqueCoder:
     @classmethod
     def train(cls, rows: list[dict], embed_fn=None) -> TechniqueCoder:
         if embed_fn is None:
-            from chatbot.embeddings import embed as embed_fn
+            from safety.embeddings import embed as embed_fn
         texts = [r["text"] for r in rows]
         prompts = [r.get("prompt") for r in rows]
         vecs = embed_fn(texts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +15,8 @@ LABELS: dict[tuple[str, str | None], str] = {
     ("question", "open"): "Open question",
     ("question", "closed"): "Closed question",
 }
+# Priority for the single label of a multi-part reply: what a reader most needs to see first.
+PRIMARY_ORDER = ("summary", "advice", "reflection", "affirmation", "question", "information", "other")
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,16 @@ class Code:
     def label(self) -> str:
         """Human label for the demo UI, e.g. "Complex reflection", "Open question"."""
         return LABELS.get((self.code, self.subtype), self.code.capitalize())
+
+
+def primary_code(parts: Sequence[Code]) -> Code:
+    """The one label for a whole reply, from its MITI segments (`TechniqueCoder.code_all`)."""
+    if len(parts) == 1:
+        return parts[0]
+    return min(parts, key=lambda c: PRIMARY_ORDER.index(c.code))
+
+
+def technique_record(parts: Sequence[Code]) -> dict:
+    """What a turn keeps of its reply's coding: the primary code, plus every segment, because
+    MITI counts segments ("reflection + question" is one of each)."""
+    return {**primary_code(parts).as_dict(), "segments": [c.as_dict() for c in parts]}

@@ -39,7 +39,7 @@ class TargetJudge:
         self.pipeline = ReflectFirstPipeline(
             None,  # type: ignore[arg-type]  # judging never calls the model
             TechniqueCoder.load(),
-            reply_check=lambda text: self.screen.check_reply(text).ok,
+            reply_check=self.screen.check_reply,
             trained=True,  # the checks a trained model's reply must pass
         )
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot.factory import offline_environment
 from chatbot.webui import render
@@ -26,6 +26,9 @@ from chatbot.webui.session import (
 offline_environment()  # before gradio is imported anywhere
 import gradio as gr  # noqa: E402
 
+if TYPE_CHECKING:
+    from chatbot.engine import Listener
+
 
 def _miti_summary(session: Session) -> dict | None:
     from chatbot.coder.miti import miti_summary, utterance_codes
@@ -39,7 +42,7 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 class ChatHandlers:
     def __init__(
         self,
-        listener: Any,
+        listener: Listener,
         *,
         clock: Callable[[], float] = time.time,
         texts: dict | None = None,
@@ -154,7 +157,7 @@ class ChatHandlers:
         return (self.messages(session), gr.update(visible=session.demo), self.miti_html(session), session)
 
     def practice(self, text: str, session: Session) -> str:
-        coder = getattr(self.listener, "coder", None)
+        coder = self.listener.coder
         if coder is None:
             return f"<p>{render._e(self.texts['practice_no_coder'])}</p>"
         if not (text or "").strip():
@@ -167,12 +170,9 @@ class ChatHandlers:
     def transcript(self, session: Session) -> dict:
         from chatbot.transcript import transcript_data
 
-        model = getattr(self.listener, "model", None)
+        model = self.listener.model
         identity = model.identity.as_dict() if model is not None else None
-        extra = {
-            "pipeline": getattr(self.listener, "pipeline", None) is not None,
-            "history_tokens": getattr(self.listener, "history_tokens", None),
-        }
+        extra = {"pipeline": self.listener.pipeline is not None, "history_tokens": self.listener.history_tokens}
         return transcript_data(
             session.conversation,
             model=identity,
