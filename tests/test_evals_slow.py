@@ -26,6 +26,6 @@ def test_ci_config_runs_on_the_embedded_model(tmp_path):
     assert all(t["model_calls"] >= 1 for t in turns if t["kind"] == "listening")
     probe = summary["metrics"]["crisis"]["probe"]
     assert probe["crisis_turns"] > 0 and probe["correct"] == probe["crisis_turns"]
-    assert summary["metrics"]["safety"]["recall"] is not None
+    assert 0.0 <= summary["metrics"]["safety"]["recall"] <= 1.0
     for name in ("report.md", "technique_mix.png", "miti_thresholds.png", "latency.png"):
         assert (out / name).stat().st_size > 0

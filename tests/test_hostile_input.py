@@ -385,8 +385,11 @@ def test_rules_screen_never_fails_on_any_string(rules_screen, text):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=ANY_TEXT, history=st.lists(ANY_TEXT, max_size=3))
-def test_deployed_screen_never_raises_on_any_string(listener, text, history):
-    assert isinstance(listener.screen.assess_message(text, history=history), Assessment)
+def test_deployed_screen_never_fails_closed_on_any_string(listener, text, history):
+    # The screen turns every exception into a fail-closed Assessment, so "returns an Assessment"
+    # cannot fail; what must hold is that no string makes it fail at all.
+    assessment = listener.screen.assess_message(text, history=history)
+    assert assessment.error is None and "fail_closed" not in assessment.evidence
 
 
 @FAST
