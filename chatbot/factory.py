@@ -104,9 +104,9 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
         )
     coder = pipeline = None
     try:
-        from chatbot.coder import TechniqueCoder
+        from chatbot.coder import default_coder
 
-        coder = TechniqueCoder.load()
+        coder = default_coder()
     except ImportError:
         coder = None
     if model is not None and config.listening.pipeline and coder is not None:

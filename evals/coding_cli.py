@@ -1,9 +1,12 @@
-"""`python -m evals code`: code listener utterances with the TechniqueCoder.
+"""`python -m evals code`: code listener utterances with the technique coder.
 
---input FILE    JSONL rows with "text" (and optional "prompt"); prints them with code/subtype.
+--input FILE    JSONL rows with "text" (and optional "prompt"); prints them with code/subtype and
+                MITI segments, the whole file coded in batches.
+--agreement A B two labellings of the same turns (rows with id and segments): Cohen's kappa.
 --annomi PATH   AnnoMI CSV; codes therapist utterances (prompt = the client line before) and
                 reports agreement with the human codes (accuracy, Cohen's kappa, confusion).
---evaluate      accuracy of the shipped coder on its own held-out split, per code, as markdown.
+--evaluate      accuracy of the rules coder on its own held-out split, per code, as markdown.
+--coder         auto (the fine-tuned coder where its model ships), tuned or rules.
 """
 
 from __future__ import annotations
@@ -66,26 +69,69 @@ def _full_label(code: str, subtype: str | None) -> str:
 # -- modes --------------------------------------------------------------------------------
 
 
-def code_jsonl(path: str, out=sys.stdout) -> int:
-    from chatbot.coder import TechniqueCoder
+def code_jsonl(path: str, coder_kind: str = "auto", out=sys.stdout) -> int:
+    """Rows of `path` with their codes added; the whole file is coded in batches."""
+    from chatbot.coder import default_coder
+    from chatbot.coder.codes import primary_code
 
-    coder = TechniqueCoder.load()
+    rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
-            if not isinstance(row.get("text"), str):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise SystemExit(f"{path}:{lineno}: each row needs a string 'text' field")
-            c = coder.code(row["text"], row.get("prompt"))
-            out.write(
-                json.dumps(
-                    {**row, "code": c.code, "subtype": c.subtype, "confidence": c.confidence, "evidence": c.evidence},
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+            prompt = row.get("prompt")
+            rows.append((row, prompt if isinstance(prompt, str) else None))
+    coder = default_coder(coder_kind)
+    coded = coder.code_many([(row["text"], prompt) for row, prompt in rows])
+    for (row, _), parts in zip(rows, coded):
+        c = primary_code(parts)
+        record = {**c.as_dict(), "segments": [p.as_dict() for p in parts]}
+        out.write(json.dumps({**row, **record}, ensure_ascii=False) + "\n")
     return 0
+
+
+def _segment_labels(path: str) -> dict[str, list[str]]:
+    labels = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                labels[row["id"]] = [
+                    s["code"] + (f":{s['subtype']}" if s.get("subtype") else "") for s in row["segments"]
+                ]
+    return labels
+
+
+def agreement(first: str, second: str) -> dict:
+    """Cohen's kappa between two labellings of the same segments (rows matched by id)."""
+    a, b = _segment_labels(first), _segment_labels(second)
+    pairs = []
+    for row_id in sorted(set(a) & set(b)):
+        if len(a[row_id]) != len(b[row_id]):
+            raise SystemExit(f"{row_id}: the two files split this turn differently")
+        pairs += list(zip(a[row_id], b[row_id]))
+    if not pairs:
+        raise SystemExit("no row ids in common")
+    gold, other = [g for g, _ in pairs], [p for _, p in pairs]
+    four = [(TO_ANNOMI[g.partition(":")[0]], TO_ANNOMI[p.partition(":")[0]]) for g, p in pairs]
+    refl = [(g, p) for g, p in pairs if g.startswith("reflection:") and p.startswith("reflection:")]
+    disagreements = Counter(f"{g} / {p}" for g, p in pairs if g != p)
+    return {
+        "turns": len(set(a) & set(b)),
+        "segments": len(pairs),
+        "agreement_9": round(sum(g == p for g, p in pairs) / len(pairs), 3),
+        "kappa_9": round(cohen_kappa(gold, other) or 0.0, 3),
+        "kappa_4": round(cohen_kappa([g for g, _ in four], [p for _, p in four]) or 0.0, 3),
+        "kappa_simple_complex": round(cohen_kappa([g for g, _ in refl], [p for _, p in refl]) or 0.0, 3),
+        "reflections_both": len(refl),
+        "disagreements": dict(disagreements.most_common()),
+    }
 
 
 def annomi_rows(path: str) -> list[dict]:
@@ -106,10 +152,10 @@ def annomi_rows(path: str) -> list[dict]:
     return rows
 
 
-def annomi_agreement(path: str) -> dict:
-    from chatbot.coder import TechniqueCoder
+def annomi_agreement(path: str, coder_kind: str = "auto") -> dict:
+    from chatbot.coder import default_coder
 
-    coder = TechniqueCoder.load()
+    coder = default_coder(coder_kind)
     rows = annomi_rows(path)
     gold: list[str] = []
     pred: list[str] = []
@@ -205,13 +251,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--input", metavar="FILE", help="JSONL with 'text' and optional 'prompt'")
     mode.add_argument("--annomi", metavar="PATH", help="AnnoMI CSV to measure agreement against")
-    mode.add_argument("--evaluate", action="store_true", help="held-out accuracy of the coder")
+    mode.add_argument("--evaluate", action="store_true", help="held-out accuracy of the rules coder")
+    mode.add_argument("--agreement", nargs=2, metavar=("FIRST", "SECOND"), help="kappa of two labellings")
+    parser.add_argument(
+        "--coder", choices=["auto", "tuned", "rules"], default="auto", help="auto: the fine-tuned coder where it ships"
+    )
     parser.add_argument("--markdown", action="store_true", help="with --evaluate: print markdown")
     args = parser.parse_args(argv)
     if args.input:
-        return code_jsonl(args.input)
+        return code_jsonl(args.input, args.coder)
+    if args.agreement:
+        print(json.dumps(agreement(*args.agreement), indent=2))
+        return 0
     if args.annomi:
-        print(json.dumps(annomi_agreement(args.annomi), indent=2))
+        print(json.dumps(annomi_agreement(args.annomi, args.coder), indent=2))
         return 0
     report = evaluate_heldout()
     print(heldout_markdown(report) if args.markdown else json.dumps(report, indent=2))

@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.listening_audit", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args(argv)
-    from chatbot.coder import TechniqueCoder
+    from chatbot.coder import default_coder
 
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    result = audit(rows, TechniqueCoder.load())
+    result = audit(rows, default_coder())
     print(json.dumps(result, indent=2))
     return 0
 

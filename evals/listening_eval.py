@@ -182,7 +182,7 @@ def run(
     limit: int | None, candidates: int, max_new_tokens: int, seed: int, out_path: str | None, offset: int = 0
 ) -> dict:
     from chatbot.backends.embedded import load_embedded_model
-    from chatbot.coder import TechniqueCoder
+    from chatbot.coder import default_coder
     from chatbot.listening import ReflectFirstPipeline
     from chatbot.models import GenerationSettings, Message
     from chatbot.prompts import load_prompt
@@ -190,7 +190,7 @@ def run(
 
     scenarios = spread(load_scenario_sets(["listening"]), limit, offset)
     model = load_embedded_model()
-    coder = TechniqueCoder.load()
+    coder = default_coder()
     pipeline = ReflectFirstPipeline(model, coder, candidates=candidates)
     system = load_prompt("system").template.strip()
     settings = GenerationSettings(max_new_tokens=max_new_tokens, seed=seed)

@@ -93,3 +93,53 @@ def test_bad_input_is_a_clear_error(tmp_path):
     path.write_text(json.dumps({"utterance": "hi"}) + "\n", encoding="utf-8")
     result = run_cli("--input", str(path))
     assert result.returncode != 0 and "text" in result.stderr
+
+
+def test_input_codes_a_file_in_batches_with_the_same_codes_as_one_by_one(tmp_path):
+    from chatbot.coder import TechniqueCoder
+
+    texts = [
+        "Mm. So the evenings are the hard part. What happens then?",
+        "You should call her tonight.",
+        "",
+        "It's your call, of course.",
+    ] * 30
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n", encoding="utf-8")
+    result = run_cli("--input", str(path), "--coder", "rules")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    coder = TechniqueCoder.load()
+    for row, text in zip(out, texts[:4]):
+        assert [s["code"] for s in row["segments"]] == [c.code for c in coder.code_all(text)]
+    assert len(out) == len(texts)
+    assert [s["code"] for s in out[0]["segments"]] == ["other", "reflection", "question"]
+    assert out[2]["code"] == "other" and out[2]["evidence"] == "rule:empty"
+
+
+def test_a_row_without_text_is_named_by_line(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "Fine."}\n{"prompt": "x"}\n', encoding="utf-8")
+    result = run_cli("--input", str(path), "--coder", "rules")
+    assert result.returncode != 0 and "in.jsonl:2" in result.stderr
+
+
+def test_agreement_gives_kappa_over_matching_segments(tmp_path):
+    def row(row_id, *labels):
+        segments = [dict(zip(("code", "subtype"), label.split(":"))) | {"text": label} for label in labels]
+        return json.dumps({"id": row_id, "segments": segments})
+
+    first = tmp_path / "a.jsonl"
+    second = tmp_path / "b.jsonl"
+    first.write_text(
+        "\n".join([row("t1", "reflection:simple", "question:open"), row("t2", "advice"), row("t3", "other")]) + "\n"
+    )
+    second.write_text(
+        "\n".join([row("t1", "reflection:complex", "question:open"), row("t2", "advice"), row("t3", "other")]) + "\n"
+    )
+    result = run_cli("--agreement", str(first), str(second))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["segments"] == 4 and report["agreement_9"] == 0.75
+    assert report["kappa_4"] == 1.0  # reflection / question / advice / other all agree
+    assert report["disagreements"] == {"reflection:simple / reflection:complex": 1}

@@ -72,9 +72,39 @@ def test_a_short_training_run_codes_turns(tmp_path: Path, monkeypatch):
     data.mkdir()
     (data / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     monkeypatch.setattr(tuned, "data_dir", lambda: data)
-    meta = tuned.train(tmp_path / "model", TrainSettings(epochs=1, rank=4, batch_size=8, loss="softmax"), False)
+    settings = TrainSettings(epochs=1, rank=4, batch_size=8, loss="softmax")
+    meta = tuned.train(tmp_path / "model", settings, progress=False, with_labelled=False)
     assert meta["labels"] == list(tuned.LABELS) and meta["temperature"] > 0
     coder = tuned.TunedCoder.load(tmp_path / "model")
     first = coder.code_all("You're exhausted. What keeps you awake?", "I can't sleep.")
     assert first == coder.code_all("You're exhausted. What keeps you awake?", "I can't sleep.")  # deterministic
     assert all(c.evidence == "encoder" and 0 < c.confidence <= 1 for c in first)
+
+
+def test_default_coder_refuses_an_unknown_kind():
+    from chatbot.coder import default_coder
+
+    with pytest.raises(ValueError, match="unknown coder"):
+        default_coder("neural")
+
+
+@pytest.mark.slow
+def test_the_shipped_coder_codes_alone_and_in_batches_alike():
+    from chatbot.coder import default_coder
+    from chatbot.coder.tuned import TunedCoder, has_tuned_model
+
+    if not has_tuned_model():
+        pytest.skip("no tuned coder model in this checkout")
+    coder = default_coder()
+    assert isinstance(coder, TunedCoder)
+    turns = [
+        ("So it's been weeks of this. What keeps you going?", "I haven't slept properly in weeks."),
+        ("", None),
+        ("You might try writing it down before bed.", "My mind races at night."),
+    ]
+    batched = coder.code_many(turns * 20)
+    for (text, prompt), codes in zip(turns * 20, batched):
+        alone = coder.code_all(text, prompt)
+        assert [(c.code, c.subtype) for c in codes] == [(c.code, c.subtype) for c in alone]
+        assert [c.confidence for c in codes] == pytest.approx([c.confidence for c in alone], abs=0.002)
+    assert batched[1] == [coder.code_all("")[0]] and batched[1][0].evidence == "rule:empty"

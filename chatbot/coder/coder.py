@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -158,6 +159,21 @@ class TechniqueCoder:
                 subtype, sub_conf = self._reflection_subtype(block, prompt, block_vec, prompt_vec)
                 conf = min(conf, sub_conf)
             out.append(Code(code, subtype, round(float(conf), 3), evidence))
+        return out
+
+    def code_many(self, turns: Sequence[tuple[str, str | None]], chunk: int = 80) -> list[list[Code]]:
+        """`code_all` for many utterances: each chunk's texts are embedded in one batched call
+        first (the embedder's cache then serves `code_all`); the codes are the same as one by one."""
+        out: list[list[Code]] = []
+        for start in range(0, len(turns), chunk):
+            part = turns[start : start + chunk]
+            texts: list[str] = []
+            for text, prompt in part:
+                text = (text or "").strip()
+                texts += [text, *(rules.split_sentences(text) or [])] + ([prompt] if prompt else [])
+            if texts:
+                self._embed(list(dict.fromkeys(t for t in texts if t)))
+            out += [self.code_all(text, prompt) for text, prompt in part]
         return out
 
     def _classify(self, text: str, vec) -> tuple[str, float]:

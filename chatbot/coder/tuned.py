@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from chatbot.coder.codes import Code
+from chatbot.coder.codes import Code, primary_code
 from safety.encoder import META_FILE, TrainSettings, TunedEncoder, fine_tune
 
 LABELS = (
@@ -62,6 +62,10 @@ def data_dir() -> Path:
 
 def model_dir() -> Path:
     return Path(str(resources.files("chatbot.coder") / "model"))
+
+
+def has_tuned_model() -> bool:
+    return (model_dir() / META_FILE).is_file()
 
 
 def label_of(segment: dict) -> str:
@@ -151,7 +155,23 @@ class TunedCoder:
         return out
 
     def code_all(self, text: str, prompt: str | None = None) -> list[Code]:
-        return [p.code for p in self.code_turns([(text, prompt)])[0]]
+        """MITI segments of one utterance; the same text and prompt always give the same codes."""
+        return self.code_many([(text, prompt)])[0]
+
+    def code(self, text: str, prompt: str | None = None) -> Code:
+        """One label for the whole utterance (prompt = the person's line before it)."""
+        return primary_code(self.code_all(text, prompt))
+
+    def code_many(self, turns: Sequence[tuple[str, str | None]], batch: int = 512) -> list[list[Code]]:
+        """Segments of many utterances, batched through the encoder (for coding whole corpora)."""
+        out: list[list[Code]] = []
+        for start in range(0, len(turns), batch):
+            chunk = [((text or "").strip(), prompt or None) for text, prompt in turns[start : start + batch]]
+            nonempty = [turn for turn in chunk if turn[0]]
+            coded = iter(self.code_turns(nonempty)) if nonempty else iter(())
+            for text, _ in chunk:
+                out.append([p.code for p in next(coded)] if text else [Code("other", None, 1.0, "rule:empty")])
+        return out
 
 
 def _examples(rows: list[dict]) -> tuple[list[tuple[str, str | None]], list[list[float]]]:
@@ -178,8 +198,23 @@ def _fit_temperature(coder: TunedCoder, rows: list[dict]) -> float:
     return round(best[1], 2)
 
 
-def train(out: Path, settings: TrainSettings, progress: bool = True) -> dict:
-    rows = load_turns()
+def labelled_turns() -> list[dict]:
+    """The rules coder's short labelled utterances (its training split) as one-segment turns."""
+    from chatbot.coder.coder import load_labelled
+
+    turns = []
+    for number, row in enumerate(load_labelled(), 1):
+        if row.get("split", "train") != "train":
+            continue
+        segment = {"text": row["text"], "code": row["code"], "subtype": row.get("subtype")}
+        turns.append(
+            {"id": f"labelled-{number}", "prompt": row.get("prompt"), "text": row["text"], "segments": [segment]}
+        )
+    return turns
+
+
+def train(out: Path, settings: TrainSettings, progress: bool = True, with_labelled: bool = True) -> dict:
+    rows = load_turns() + (labelled_turns() if with_labelled else [])
     train_rows = [r for r in rows if not is_validation(r)]
     val_rows = [r for r in rows if is_validation(r)]
     examples, targets = _examples(train_rows)
@@ -200,15 +235,19 @@ def train(out: Path, settings: TrainSettings, progress: bool = True) -> dict:
     return meta
 
 
-def _macro_f1(gold: list[str], pred: list[str]) -> float:
-    classes = sorted(set(gold))
-    scores = []
-    for c in classes:
+def _f1_per_class(gold: list[str], pred: list[str]) -> dict[str, float]:
+    scores = {}
+    for c in sorted(set(gold)):
         tp = sum(g == c and p == c for g, p in zip(gold, pred))
         fp = sum(g != c and p == c for g, p in zip(gold, pred))
         fn = sum(g == c and p != c for g, p in zip(gold, pred))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(scores) / len(scores) if scores else math.nan
+        scores[c] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return scores
+
+
+def _macro_f1(gold: list[str], pred: list[str]) -> float:
+    scores = _f1_per_class(gold, pred)
+    return sum(scores.values()) / len(scores) if scores else math.nan
 
 
 def align(row: dict, coded: list[CodedPiece]) -> list[tuple[dict, Code]]:
@@ -263,7 +302,9 @@ def score_pairs(pairs: list[tuple[str, str]]) -> dict:
         "macro_f1_4": round(_macro_f1(gold4, pred4), 4),
         "reflection_vs_question_accuracy": round(sum(g == p for g, p in rq) / max(1, len(rq)), 4),
         "simple_vs_complex_accuracy": round(sum(g == p for g, p in refl) / max(1, len(refl)), 4),
+        "f1_4": {c: round(f, 4) for c, f in _f1_per_class(gold4, pred4).items()},
         "confusion_4": {f"{g}->{p}": n for (g, p), n in sorted(confusion.items())},
+        "confusion_9": {f"{g}->{p}": n for (g, p), n in sorted(Counter(pairs).items())},
     }
 
 

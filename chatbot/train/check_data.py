@@ -31,14 +31,14 @@ class TargetJudge:
         # A batch job beside training runs: one thread, so it never crowds the machine
         # (several processes spinning two OpenMP threads each on two cores slowed training 30x).
         torch.set_num_threads(threads)
-        from chatbot.coder import TechniqueCoder
+        from chatbot.coder import default_coder
         from chatbot.listening import ReflectFirstPipeline
         from safety import SafetyScreen
 
         self.screen = SafetyScreen()
         self.pipeline = ReflectFirstPipeline(
             None,  # type: ignore[arg-type]  # judging never calls the model
-            TechniqueCoder.load(),
+            default_coder(),
             reply_check=self.screen.check_reply,
             trained=True,  # the checks a trained model's reply must pass
         )
