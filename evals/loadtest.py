@@ -219,13 +219,13 @@ def free_port() -> int:
 
 
 def start_app(listener, config, export_root: str):
-    """Serve the app as `python app.py` does, but on a free loopback port, in this process."""
+    """Serve the app as `python app.py` does, but on a free loopback port, in this process:
+    (demo, url); call demo.close() when done. The tests that drive the served app use it too."""
     import app
 
     demo = app.build_app(listener, config, export_root=export_root)
     demo.queue(default_concurrency_limit=config.app.concurrency_limit)
     port = free_port()
-    options = getattr(app, "launch_options", None) or getattr(app, "style", None)
     demo.launch(
         server_name=HOST,
         server_port=port,
@@ -235,7 +235,7 @@ def start_app(listener, config, export_root: str):
         pwa=False,
         show_error=False,
         mcp_server=False,
-        **(options() if options else {}),
+        **app.launch_options(),
     )
     return demo, f"http://{HOST}:{port}/"
 

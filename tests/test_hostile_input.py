@@ -316,30 +316,16 @@ def test_an_unknown_country_code_falls_back_to_international_help(handlers, code
 
 def test_served_app_refuses_undecodable_requests_and_keeps_serving(listener, model, tmp_path):
     """Invalid UTF-8 or broken JSON sent straight to the app's queue: a 4xx, never a crash."""
-    import socket
     import uuid
 
     import httpx
     from gradio_client import Client
 
-    import app
     from chatbot.config import load_config
+    from evals.loadtest import start_app
 
-    demo = app.build_app(listener, load_config(), export_root=str(tmp_path))
-    demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        pwa=False,
-        show_error=False,
-    )
-    base = f"http://127.0.0.1:{port}"
+    demo, url = start_app(listener, load_config(), str(tmp_path))
+    base = url.rstrip("/")
     try:
         fn = next(d["id"] for d in httpx.get(f"{base}/config").json()["dependencies"] if d.get("api_name") == "send")
         join = f"{base}/gradio_api/queue/join"

@@ -107,20 +107,6 @@ def audited():
         _ACTIVE.remove(audit)
 
 
-def _launch_options(app) -> dict:
-    """The app's own launch options (app.py is still changing: the name moved once)."""
-    for name in ("launch_options", "style"):
-        if hasattr(app, name):
-            return getattr(app, name)()
-    return {}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- fixtures ------------------------------------------------------------------------------------
 class SwitchableModel(ScriptedModel):
     """Scripted replies; raises part-way while `broken` is set."""
@@ -203,10 +189,12 @@ def test_the_audit_refuses_and_records_outside_connections():
 def test_a_whole_session_only_ever_talks_to_loopback(tiny_model_dir, tmp_path):
     """Build the listener (tiny real model, screen with its embedder, coder), chat through the
     handlers including a crisis, export, then serve the app and use it with gradio_client."""
-    import app
+    from urllib.parse import urlparse
+
     from chatbot.config import load_config
     from chatbot.factory import build_listener
     from chatbot.webui.handlers import ChatHandlers
+    from evals.loadtest import start_app
     from safety.embeddings import load_embedder
     from safety.semantic import SemanticLayer
 
@@ -233,20 +221,10 @@ def test_a_whole_session_only_ever_talks_to_loopback(tiny_model_dir, tmp_path):
 
         from gradio_client import Client
 
-        demo = app.build_app(listener, config, export_root=str(tmp_path))
-        demo.queue()
-        port = _free_port()
-        demo.launch(
-            server_name="127.0.0.1",
-            server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            ssr_mode=False,
-            pwa=False,
-            **_launch_options(app),
-        )
+        demo, url = start_app(listener, config, str(tmp_path))
+        port = urlparse(url).port
         try:
-            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            client = Client(url, verbose=False)
             out = client.predict("i feel tired about work", api_name="/send")
             assert out[1][-2]["content"][0]["text"] == "i feel tired about work"
             files = client.predict(api_name="/export")

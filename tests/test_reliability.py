@@ -219,29 +219,16 @@ def test_served_app_turns_faults_into_calm_replies_and_recovers(listener, backen
     """The same faults through Gradio's queue and gradio_client: no error ever reaches the page."""
     from gradio_client import Client
 
-    import app
     from chatbot.config import load_config
+    from evals.loadtest import start_app
 
-    demo = app.build_app(listener, load_config(), export_root=str(tmp_path))
-    demo.queue()
-    port = _closed_port()
-    options = getattr(app, "launch_options", None) or getattr(app, "style", None)
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        pwa=False,
-        show_error=False,
-        **(options() if options else {}),
-    )
+    demo, url = start_app(listener, load_config(), str(tmp_path))
 
     def last_reply(out) -> str:
         return out[1][-1]["content"][0]["text"]
 
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = Client(url, verbose=False)
         calm = render.as_plain_text(listener.fixed["model_error"])
         for fault in ("raise_midstream", "hang", "out_of_memory"):
             backend.fault = fault
