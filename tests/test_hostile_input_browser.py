@@ -5,7 +5,6 @@ panel. (User-typed HTML is covered in tests/browser/test_app_browser.py.)"""
 from __future__ import annotations
 
 import os
-import socket
 from urllib.parse import urlparse
 
 import pytest
@@ -36,28 +35,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    import app
     from chatbot.config import load_config
     from chatbot.factory import build_listener
+    from evals.loadtest import start_app
 
     config = load_config(overrides=["listening.pipeline=false", "locale.country=US"])
     listener = build_listener(config, model=ScriptedModel([HOSTILE_REPLY]))
-    demo = app.build_app(listener, config, export_root=str(tmp_path_factory.mktemp("exports")))
-    demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    options = getattr(app, "launch_options", None) or getattr(app, "style", None)
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        ssr_mode=False,
-        quiet=True,
-        pwa=False,
-        **(options() if options else {}),
-    )
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = start_app(listener, config, str(tmp_path_factory.mktemp("exports")))
+    yield url
     demo.close()
 
 
