@@ -15,6 +15,25 @@ import pytest
 
 from chatbot.models import GenerationSettings, Message, ModelIdentity
 
+# Debian's chromium, driven headless by the browser tests; nothing in it may reach the network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium; `make browser`)"
+    ),
+]
+
 TINY_WORDS = [
     "i",
     "you",

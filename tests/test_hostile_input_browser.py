@@ -4,33 +4,18 @@ panel. (User-typed HTML is covered in tests/browser/test_app_browser.py.)"""
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ScriptedModel
+from conftest import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, ScriptedModel
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE_REPLY = (
     '<img src=x onerror="window.__xss_reply=1"> That sounds hard. '
     "<script>window.__xss_script=1</script> ![p](http://127.0.0.2/pixel.png)"
 )
 RTL = "أشعر بالتعب 😢 היום"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")

@@ -15,29 +15,13 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ScriptedModel
+from conftest import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, ScriptedModel
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WORK = "Work has been really stressful lately and I can't sleep."
 CRISIS = "I want to kill myself tonight"
 REPLY = "That sounds exhausting. Work follows you into the night."
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium; `make browser`)"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 class SlowModel(ScriptedModel):
