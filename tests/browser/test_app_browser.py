@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 from types import SimpleNamespace
 from urllib.parse import urlparse
@@ -33,34 +32,17 @@ class SlowModel(ScriptedModel):
             yield piece
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    import app
     from chatbot.config import load_config
     from chatbot.factory import build_listener
+    from evals.loadtest import start_app
 
     config = load_config(overrides=["listening.pipeline=false", "locale.country=US"])
     model = SlowModel(default=REPLY)
     listener = build_listener(config, model=model)
-    demo = app.build_app(listener, config, export_root=str(tmp_path_factory.mktemp("exports")))
-    demo.queue()
-    port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        ssr_mode=False,
-        quiet=True,
-        pwa=False,
-        **app.launch_options(),
-    )
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", model=model)
+    demo, url = start_app(listener, config, str(tmp_path_factory.mktemp("exports")))
+    yield SimpleNamespace(url=url, model=model)
     demo.close()
 
 
