@@ -81,13 +81,30 @@ def load_turns(paths: Sequence[Path] | None = None) -> list[dict]:
                 continue
             row = json.loads(line)
             where = f"{path.name}:{number}"
-            if not row.get("text") or not row.get("segments"):
-                raise ValueError(f"{where}: a turn needs 'text' and 'segments'")
-            for seg in row["segments"]:
-                if label_of(seg) not in LABELS:
-                    raise ValueError(f"{where}: unknown label {label_of(seg)!r}")
+            if not row.get("id") or not row.get("text") or not row.get("segments"):
+                raise ValueError(f"{where}: a turn needs 'id', 'text' and 'segments'")
+            check_segments(row, where)
             rows.append(row)
     return rows
+
+
+def check_segments(row: dict, where: str) -> None:
+    """Segments are in-order substrings of the turn that leave no word uncovered, each with a
+    known label; only information and advice say whether permission was given."""
+    text, cursor = row["text"], 0
+    for seg in row["segments"]:
+        if label_of(seg) not in LABELS:
+            raise ValueError(f"{where}: unknown label {label_of(seg)!r}")
+        found = text.find(seg.get("text") or "\0", cursor)
+        if found < 0:
+            raise ValueError(f"{where}: segment {seg.get('text')!r} is not the next part of the turn")
+        if any(ch.isalnum() for ch in text[cursor:found]):
+            raise ValueError(f"{where}: words between segments: {text[cursor:found]!r}")
+        cursor = found + len(seg["text"])
+        if ("permission" in seg) != (seg["code"] in ("information", "advice")):
+            raise ValueError(f"{where}: 'permission' belongs on information and advice, and only there")
+    if any(ch.isalnum() for ch in text[cursor:]):
+        raise ValueError(f"{where}: words after the last segment: {text[cursor:]!r}")
 
 
 def is_validation(row: dict) -> bool:
