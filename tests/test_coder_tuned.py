@@ -62,7 +62,7 @@ def test_a_short_training_run_codes_turns(tmp_path: Path, monkeypatch):
             [
                 ("You're exhausted.", {"code": "reflection", "subtype": "simple"}),
                 ("What keeps you awake?", {"code": "question", "subtype": "open"}),
-                ("You should try a warm bath.", {"code": "advice"}),
+                ("You should try a warm bath.", {"code": "advice", "permission": False}),
                 ("Mm-hm.", {"code": "other"}),
             ]
             * 4
