@@ -136,3 +136,10 @@ def test_a_badly_segmented_turn_is_refused_with_its_line(tmp_path: Path, segment
     with pytest.raises(ValueError, match=problem) as error:
         load_turns([path])
     assert "turns.jsonl:1" in str(error.value)
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_grows_with_overconfidence():
+    from chatbot.coder.tuned import calibration_error
+
+    assert calibration_error([0.75] * 4, [True, True, True, False]) == 0.0
+    assert calibration_error([0.95] * 4, [True, False, True, False]) == 0.45
