@@ -172,7 +172,8 @@ class ChatHandlers:
             from chatbot.listening import echo
 
             rewrite = f"It sounds like {echo(person_line)[0]}."
-        return render.practice_html(code, self.texts["practice_explain"].get(key, ""), rewrite, self.texts)
+        explanations: Any = self.texts.get("practice_explain") or {}
+        return render.practice_html(code, str(explanations.get(key, "")), rewrite, self.texts)
 
     # -- export ------------------------------------------------------------------------------
     def transcript(self, session: Session) -> dict:
