@@ -102,6 +102,7 @@ def build_app(
         with gr.Column(visible=False, elem_id="demo-panel") as demo_col:
             gr.Markdown(texts["demo_intro"])
             miti = gr.HTML(elem_id="miti-panel")
+            practice_person = gr.Textbox(label=texts["practice_person_label"], lines=1, elem_id="practice-person")
             practice = gr.Textbox(label=texts["practice_label"], lines=2, elem_id="practice")
             practice_btn = gr.Button(texts["practice_button"], size="sm", elem_id="practice-code")
             practice_out = gr.HTML(elem_id="practice-result")
@@ -129,7 +130,7 @@ def build_app(
         help_btn.click(h.open_help, [session], [help_panel, session]).then(None, js=SHOW_HELP)
         country_dd.change(h.set_country, [country_dd, session], [help_panel, session])
         demo_toggle.change(h.set_demo, [demo_toggle, session], [chatbot, demo_col, miti, session])
-        practice_btn.click(h.practice, [practice, session], practice_out)
+        practice_btn.click(h.practice, [practice, session, practice_person], practice_out)
     return demo
 
 

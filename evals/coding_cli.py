@@ -111,10 +111,11 @@ def _segment_labels(path: str) -> dict[str, list[str]]:
 def agreement(first: str, second: str) -> dict:
     """Cohen's kappa between two labellings of the same segments (rows matched by id)."""
     a, b = _segment_labels(first), _segment_labels(second)
-    pairs = []
+    pairs, resplit = [], []
     for row_id in sorted(set(a) & set(b)):
         if len(a[row_id]) != len(b[row_id]):
-            raise SystemExit(f"{row_id}: the two files split this turn differently")
+            resplit.append(row_id)  # segmented differently since: not comparable segment by segment
+            continue
         pairs += list(zip(a[row_id], b[row_id]))
     if not pairs:
         raise SystemExit("no row ids in common")
@@ -123,7 +124,8 @@ def agreement(first: str, second: str) -> dict:
     refl = [(g, p) for g, p in pairs if g.startswith("reflection:") and p.startswith("reflection:")]
     disagreements = Counter(f"{g} / {p}" for g, p in pairs if g != p)
     return {
-        "turns": len(set(a) & set(b)),
+        "turns": len(set(a) & set(b)) - len(resplit),
+        "skipped_resegmented": resplit,
         "segments": len(pairs),
         "agreement_9": round(sum(g == p for g, p in pairs) / len(pairs), 3),
         "kappa_9": round(cohen_kappa(gold, other) or 0.0, 3),

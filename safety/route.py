@@ -92,11 +92,12 @@ def _bullets(resources: tuple[Resource, ...]) -> str:
     return "\n".join(lines)
 
 
-def semantic_only(assessment: Assessment) -> bool:
-    """Routed on similarity to examples alone: no rule, no conversation build-up, no danger now."""
+def learned_only(assessment: Assessment) -> bool:
+    """Routed by a learned layer alone (the classifier or the nearest examples): no rule, no
+    conversation build-up, no danger now. Such a route asks before it assumes (the check-in)."""
     return (
         bool(assessment.evidence)
-        and assessment.evidence[0].startswith("example:")
+        and assessment.evidence[0].startswith(("example:", "classifier:"))
         and not assessment.immediate_danger
         and assessment.error is None
     )
@@ -111,7 +112,7 @@ def crisis_reply(assessment: Assessment, country: str = "US") -> CrisisReply:
 
     if helping_other:
         template = replies.helping_someone_else
-    elif category is not None and semantic_only(assessment):
+    elif category is not None and learned_only(assessment):
         template = replies.check_in
     elif category is None:
         template = replies.screen_error

@@ -255,6 +255,19 @@ def test_demo_mode_labels_replies_and_codes_a_practice_reply(handlers, listener)
     assert column["visible"] is False and "Technique:" not in messages[-1]["content"]
 
 
+def test_practice_coding_depends_only_on_what_is_on_screen(handlers, listener):
+    reply = "You should take a proper break this weekend."
+    person = "I've been working every night and I'm exhausted."
+    fresh = handlers.practice(reply, handlers.new_session(), person)
+    listener.model.enqueue("What would help you rest?")
+    busy = handlers.new_session()
+    run(handlers.send(WORK, busy))  # a session with history codes the same inputs the same way
+    assert handlers.practice(reply, busy, person) == fresh
+    assert "Coded as <strong>Advice</strong>" in fresh and "only when asked" in fresh  # the one-line explanation
+    assert "A reflective alternative" in fresh and "you&#x27;ve been working every night" in fresh.lower()
+    assert "reflective alternative" not in handlers.practice(reply, busy)  # no person's line: nothing to reflect
+
+
 def test_export_writes_only_on_request_and_delete_removes_it(handlers, tmp_path):
     session = handlers.new_session()
     run(handlers.send(WORK, session))

@@ -29,7 +29,7 @@ def test_input_jsonl_gets_code_and_subtype(tmp_path):
         {"text": "What's been the hardest part?", "id": 1},
         {"text": "You should quit that job.", "id": 2},
         {
-            "text": "You keep showing up for her, and you'd like it to go both ways.",
+            "text": "It sounds like it hurts that she never asks about you, as if you only matter when she needs something.",
             "prompt": "My sister never asks how I'm doing.",
             "id": 3,
         },
@@ -82,7 +82,8 @@ def test_annomi_agreement_on_a_small_fixture(tmp_path):
     labels = report["labels"]
     matrix = report["confusion"]
     assert sum(map(sum, matrix)) == 6
-    assert matrix[labels.index("question")][labels.index("reflection")] == 1
+    question = labels.index("question")
+    assert sum(matrix[question]) == 3 and matrix[question][question] == 2  # the statement is the one miss
     assert matrix[labels.index("therapist_input")][labels.index("therapist_input")] == 1
     assert report["mapping"]["advice"] == "therapist_input" and report["mapping"]["information"] == "therapist_input"
     assert report["question_subtype"]["n"] == 2 and report["question_subtype"]["accuracy"] == 1.0

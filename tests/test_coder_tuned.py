@@ -62,7 +62,7 @@ def test_a_short_training_run_codes_turns(tmp_path: Path, monkeypatch):
             [
                 ("You're exhausted.", {"code": "reflection", "subtype": "simple"}),
                 ("What keeps you awake?", {"code": "question", "subtype": "open"}),
-                ("You should try a warm bath.", {"code": "advice"}),
+                ("You should try a warm bath.", {"code": "advice", "permission": False}),
                 ("Mm-hm.", {"code": "other"}),
             ]
             * 4
@@ -108,3 +108,38 @@ def test_the_shipped_coder_codes_alone_and_in_batches_alike():
         assert [(c.code, c.subtype) for c in codes] == [(c.code, c.subtype) for c in alone]
         assert [c.confidence for c in codes] == pytest.approx([c.confidence for c in alone], abs=0.002)
     assert batched[1] == [coder.code_all("")[0]] and batched[1][0].evidence == "rule:empty"
+
+
+def test_every_training_turn_is_well_formed_and_ids_are_unique():
+    from chatbot.coder.tuned import load_turns
+
+    rows = load_turns()  # raises on a segment that is not the next part of its turn, a bad label...
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) and len(rows) >= 1600
+
+
+@pytest.mark.parametrize(
+    "segments, problem",
+    [
+        ([{"text": "You're tired.", "code": "reflection", "subtype": "simple"}], "words after"),
+        ([{"text": "What helps?", "code": "question", "subtype": "open"}], "words between"),
+        ([{"text": "You're tired. What helps?", "code": "advice"}], "permission"),
+        ([{"text": "You're tired. What helps?", "code": "question", "subtype": "rhetorical"}], "unknown label"),
+    ],
+)
+def test_a_badly_segmented_turn_is_refused_with_its_line(tmp_path: Path, segments, problem):
+    from chatbot.coder.tuned import load_turns
+
+    row = {"id": "t1", "prompt": "I'm tired.", "text": "You're tired. What helps?", "segments": segments}
+    path = tmp_path / "turns.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match=problem) as error:
+        load_turns([path])
+    assert "turns.jsonl:1" in str(error.value)
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_grows_with_overconfidence():
+    from chatbot.coder.tuned import calibration_error
+
+    assert calibration_error([0.75] * 4, [True, True, True, False]) == 0.0
+    assert calibration_error([0.95] * 4, [True, False, True, False]) == 0.45

@@ -112,7 +112,7 @@ def test_replacement_replies_exist_for_every_reason():
     assert safe_replacement_reply(ReplyCheck(ok=False, reason="error")) == table.default
 
 
-def test_semantic_only_routes_get_the_check_in_text_with_resources():
+def test_routes_by_a_learned_layer_alone_get_the_check_in_text_with_resources():
     from safety import Assessment, crisis_reply
 
     semantic = Assessment(
@@ -120,6 +120,10 @@ def test_semantic_only_routes_get_the_check_in_text_with_resources():
     )
     by_rule = Assessment(route=True, category="suicide", severity=4, subject="self", evidence=("suicide.intent",))
     check_in = crisis_reply(semantic, "US").text
+    classifier = Assessment(
+        route=True, category="suicide", severity=2, subject="self", evidence=("classifier:suicide:0.91",)
+    )
+    assert crisis_reply(classifier, "US").text == check_in
     assert "check rather than guess" in check_in and "988" in check_in and "911" in check_in
     assert "check rather than guess" not in crisis_reply(by_rule, "US").text
     urgent = Assessment(

@@ -1,7 +1,7 @@
 """The technique coder as a fine-tuned encoder: one MITI code per segment of a listener's turn.
 
     python -m chatbot.coder.tuned train [--out chatbot/coder/model] [--epochs 4]
-    python -m chatbot.coder.tuned evaluate FILE [--model FOLDER] [--coder tuned|app]   # segment-level figures
+    python -m chatbot.coder.tuned evaluate FILE|validation [--model FOLDER] [--coder tuned|app]
 
 Training rows are listener turns split into labelled segments (chatbot/coder/data/turns/*.jsonl,
 labels after docs/coder-labels.md); the encoder and its training code are the crisis classifier's
@@ -81,13 +81,30 @@ def load_turns(paths: Sequence[Path] | None = None) -> list[dict]:
                 continue
             row = json.loads(line)
             where = f"{path.name}:{number}"
-            if not row.get("text") or not row.get("segments"):
-                raise ValueError(f"{where}: a turn needs 'text' and 'segments'")
-            for seg in row["segments"]:
-                if label_of(seg) not in LABELS:
-                    raise ValueError(f"{where}: unknown label {label_of(seg)!r}")
+            if not row.get("id") or not row.get("text") or not row.get("segments"):
+                raise ValueError(f"{where}: a turn needs 'id', 'text' and 'segments'")
+            check_segments(row, where)
             rows.append(row)
     return rows
+
+
+def check_segments(row: dict, where: str) -> None:
+    """Segments are in-order substrings of the turn that leave no word uncovered, each with a
+    known label; only information and advice say whether permission was given."""
+    text, cursor = row["text"], 0
+    for seg in row["segments"]:
+        if label_of(seg) not in LABELS:
+            raise ValueError(f"{where}: unknown label {label_of(seg)!r}")
+        found = text.find(seg.get("text") or "\0", cursor)
+        if found < 0:
+            raise ValueError(f"{where}: segment {seg.get('text')!r} is not the next part of the turn")
+        if any(ch.isalnum() for ch in text[cursor:found]):
+            raise ValueError(f"{where}: words between segments: {text[cursor:found]!r}")
+        cursor = found + len(seg["text"])
+        if ("permission" in seg) != (seg["code"] in ("information", "advice")):
+            raise ValueError(f"{where}: 'permission' belongs on information and advice, and only there")
+    if any(ch.isalnum() for ch in text[cursor:]):
+        raise ValueError(f"{where}: words after the last segment: {text[cursor:]!r}")
 
 
 def is_validation(row: dict) -> bool:
@@ -283,7 +300,21 @@ class PieceByPieceCoder:
 def evaluate(coder: TunedCoder | PieceByPieceCoder, rows: list[dict]) -> dict:
     coded = coder.code_turns([(r["text"], r.get("prompt") or None) for r in rows])
     pairs = [pair for row, c in zip(rows, coded) for pair in align(row, c)]
-    return score_pairs([(label_of(seg), f"{c.code}:{c.subtype}" if c.subtype else c.code) for seg, c in pairs])
+    labelled = [(label_of(seg), f"{c.code}:{c.subtype}" if c.subtype else c.code) for seg, c in pairs]
+    figures = score_pairs(labelled)
+    figures["calibration_error"] = calibration_error([c.confidence for _, c in pairs], [g == p for g, p in labelled])
+    return figures
+
+
+def calibration_error(confidences: list[float], correct: list[bool], bins: int = 10) -> float:
+    """Expected calibration error: how far stated confidence is from accuracy, over ten bins."""
+    total, n = 0.0, len(confidences)
+    for k in range(bins):
+        idx = [i for i, c in enumerate(confidences) if k / bins < c <= (k + 1) / bins or (k == 0 and c == 0)]
+        if idx:
+            accuracy = sum(correct[i] for i in idx) / len(idx)
+            total += len(idx) / n * abs(accuracy - sum(confidences[i] for i in idx) / len(idx))
+    return round(total, 4)
 
 
 def score_pairs(pairs: list[tuple[str, str]]) -> dict:
@@ -322,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--rank", type=int, default=16)
     t.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("evaluate")
-    e.add_argument("file", type=Path)
+    e.add_argument("file", help="a turns file (JSONL), or 'validation' for the training turns' validation split")
     e.add_argument("--model", type=Path, default=None)
     e.add_argument("--coder", choices=["tuned", "app"], default="tuned", help="app: today's rules + regression coder")
     args = parser.parse_args(argv)
@@ -331,7 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(train(args.out or model_dir(), settings), indent=1))
     else:
         coder = TunedCoder.load(args.model) if args.coder == "tuned" else PieceByPieceCoder()
-        print(json.dumps(evaluate(coder, load_turns([args.file])), indent=1))
+        rows = (
+            [r for r in load_turns() if is_validation(r)]
+            if args.file == "validation"
+            else load_turns([Path(args.file)])
+        )
+        print(json.dumps(evaluate(coder, rows), indent=1))
     return 0
 
 

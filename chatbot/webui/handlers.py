@@ -156,15 +156,24 @@ class ChatHandlers:
         session.demo = bool(on)
         return (self.messages(session), gr.update(visible=session.demo), self.miti_html(session), session)
 
-    def practice(self, text: str, session: Session) -> str:
+    def practice(self, text: str, session: Session, person_line: str | None = None) -> str:
+        """The code of a practice reply, from what is on screen only (the reply and the person's
+        line typed beside it), so the same inputs get the same code in any session."""
         coder = self.listener.coder
         if coder is None:
             return f"<p>{render._e(self.texts['practice_no_coder'])}</p>"
         if not (text or "").strip():
             return "<p>Type a reply to see how it is coded.</p>"
-        turns = session.conversation.turns
-        prompt = turns[-1].user_text if turns else None
-        return render.practice_html(coder.code(text, prompt=prompt))
+        person_line = (person_line or "").strip() or None
+        code = coder.code(text, prompt=person_line)
+        key = f"{code.code}:{code.subtype}" if code.subtype else code.code
+        rewrite = None
+        if code.code == "advice" and person_line and not self.listener.screen.assess_message(person_line).route:
+            from chatbot.listening import echo
+
+            rewrite = f"It sounds like {echo(person_line)[0]}."
+        explanations: Any = self.texts.get("practice_explain") or {}
+        return render.practice_html(code, str(explanations.get(key, "")), rewrite, self.texts)
 
     # -- export ------------------------------------------------------------------------------
     def transcript(self, session: Session) -> dict:

@@ -139,11 +139,17 @@ def miti_panel_html(summary: dict | None) -> str:
     )
 
 
-def practice_html(code: Any) -> str:
-    return (
+def practice_html(code: Any, explanation: str = "", rewrite: str | None = None, texts: dict | None = None) -> str:
+    html = (
         f'<p class="practice-result">Coded as <strong>{_e(code.label)}</strong> '
         f"(confidence {code.confidence:.2f}, {_e(code.evidence)})</p>"
     )
+    if explanation:
+        html += f'<p class="practice-explain">{_e(explanation)}</p>'
+    if rewrite:
+        lead = (texts or {}).get("practice_rewrite", "A reflective alternative:")
+        html += f'<p class="practice-rewrite">{_e(lead)} <em>{_e(rewrite)}</em></p>'
+    return html
 
 
 def status_html(text: str) -> str:
