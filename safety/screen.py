@@ -175,10 +175,13 @@ class SafetyScreen:
             self._load_learned_layer()  # one-time load, outside the per-message time budget
         normalized = normalize(text)
         budget = self.timeout_s * max(1.0, len(normalized) / BUDGET_CHARS)
-        deadline = time.perf_counter() + budget
+        # The rules are judged by the CPU time they used, not the wall clock, so a busy machine
+        # never turns an ordinary message into a crisis reply; a runaway pattern still fails closed.
+        cpu_start = time.thread_time()
         hits = self._rule_hits(normalized)
-        if time.perf_counter() > deadline:
+        if time.thread_time() - cpu_start > budget:
             raise TimeoutError("rule layer exceeded the time budget")
+        deadline = time.perf_counter() + budget  # the learned layers' wall-clock budget starts now
         counted = [h for h in hits if h.suppressed_by is None]
         crisis = [h.rule for h in counted if h.rule.kind == "crisis"]
         signals = tuple(h.rule.id for h in counted if h.rule.kind == "signal")

@@ -207,6 +207,30 @@ def test_fail_closed_on_non_string(screen):
     assert a.route and a.error == "TypeError"
 
 
+def test_rules_that_burn_their_cpu_budget_fail_closed_but_a_busy_machine_does_not(monkeypatch):
+    import time
+
+    screen = SafetyScreen(semantic=False, timeout_s=0.05)
+    real = screen._rule_hits
+
+    def waits_for_the_cpu(normalized):  # what a loaded machine looks like: wall time, no CPU time
+        time.sleep(0.3)
+        return real(normalized)
+
+    def runaway(normalized):  # a pattern that backtracks: CPU time
+        start = time.thread_time()
+        while time.thread_time() - start < 0.2:
+            pass
+        return real(normalized)
+
+    monkeypatch.setattr(screen, "_rule_hits", waits_for_the_cpu)
+    calm = screen.assess_message("an ordinary sentence about my day")
+    assert not calm.route and calm.error is None
+    monkeypatch.setattr(screen, "_rule_hits", runaway)
+    slow = screen.assess_message("an ordinary sentence about my day")
+    assert slow.route and slow.error == "TimeoutError"
+
+
 def test_fail_closed_on_semantic_timeout(monkeypatch):
     import time
 
