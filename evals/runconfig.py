@@ -31,7 +31,7 @@ class RunSection(BaseModel):
     esconv: str | None = None  # path to a local ESConv.json (never shipped)
     annomi: str | None = None  # path to a local AnnoMI-simple.csv (never shipped)
     annomi_quality: Literal["high", "low"] | None = None
-    safety_sets: bool = True  # score the screen on evals/data/safety/
+    safety_sets: bool = True  # score the screen on the project set of the safety corpus (safety/data/)
     crisis_probe: bool = True  # send each crisis message of that set through the listener
     metrics: list[Metric] = list(METRICS)
     output_dir: str = "runs"

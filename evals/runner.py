@@ -154,7 +154,8 @@ def run_scenarios(
 
 
 def run_safety_sets(screen) -> list[dict]:
-    """Per-message and per-conversation screen decisions on evals/data/safety/, scored by the
+    """Per-message and per-conversation screen decisions on the project set of the safety corpus
+    (safety/data/, source "project-set"), scored by the
     safety team's own evaluator (one record per line, tagged by `record`)."""
     from evals import safety_eval
 

@@ -1,32 +1,37 @@
-"""Evaluate the safety screen on the project's own test set (evals/data/safety/).
+"""Evaluate the safety screen on rows of the labelled safety corpus (safety/data/, safety/corpus.py).
 
-    python -m evals.safety_eval [--no-semantic] [--split all|dev|holdout] [--markdown PATH] [--jsonl PATH]
-    python -m evals.safety_eval --ordinary
+    python -m evals.safety_eval [--split test|validation|train|all] [--source SOURCE ...]
+    python -m evals.safety_eval --data MESSAGES.jsonl CONVERSATIONS.jsonl     # e.g. the sealed set
+    python -m evals.safety_eval --ordinary [SET ...]
+    common: [--learned auto|classifier|examples] [--no-semantic] [--markdown PATH] [--jsonl PATH]
 
-Prints recall (overall and per category), false-alarm rate on hard non-crisis messages, the
-multi-turn results, a confusion matrix per category and every miss. Deterministic.
---ordinary instead counts the turns of the listening scenarios (evals/data/scenarios/, ordinary
-conversations never used for tuning the screen) that the screen routes, each scenario screened as
-one conversation, and lists them by id only.
+Prints recall (overall and per category), false alarms on hard look-alikes and on ordinary talk
+apart, build-ups routed by their act turn, calm conversations routed (JSON); --markdown adds a
+confusion matrix and the ids of every miss and false alarm (ids only: the texts are in the data).
+Deterministic. --ordinary instead counts the turns of the listening scenarios
+(evals/data/scenarios/, ordinary conversations never used for tuning the screen) that the screen
+routes, each scenario screened as one conversation, listed by id. `--corpus SPLIT_OR_FILES` is
+kept as another name for --split / --data.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-DATA = Path(__file__).parent / "data" / "safety"
 RECALL_MIN, RECALL_CAT_MIN, FALSE_ALARM_MAX = 0.98, 0.95, 0.05
+SPLITS = ("train", "validation", "test", "all")
+# The first hand-written set: what the eval runner scores and the crisis probe sends (all splits).
+PROJECT_SET = ("project-set",)
+ORDINARY_SOURCE = "listening-corpus"  # ordinary talk, counted apart from hard look-alikes
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Message:
     text: str
     category: str | None  # None for non-crisis
     subject: str
-    kind: str  # tags for crisis, group for non-crisis
+    kind: str  # the corpus row's source
     split: str
 
 
@@ -47,43 +52,47 @@ class Dialogue:
     category: str | None
 
 
-def _split(item_id: str) -> str:
-    """Stable half/half split: rules are tuned looking at dev misses only."""
-    return "dev" if int(hashlib.sha1(item_id.encode()).hexdigest(), 16) % 2 == 0 else "holdout"
+def _files(files: Sequence[Path] | None) -> tuple[list[Path], list[Path]]:
+    """Message files and conversation files (a file whose name says 'conversation')."""
+    files = list(files or [])
+    return [f for f in files if "conversation" not in f.name], [f for f in files if "conversation" in f.name]
 
 
-def load_messages(data: Path = DATA) -> list[Message]:
-    out: list[Message] = []
-    crisis = yaml.safe_load((data / "crisis.yaml").read_text("utf-8"))
-    for category, items in crisis.items():
-        for i, item in enumerate(items):
-            mid = f"{category}-{i:03d}"
-            out.append(
-                Message(
-                    mid,
-                    item["text"],
-                    category,
-                    item.get("subject", "self"),
-                    ",".join(item.get("tags", [])),
-                    _split(mid),
-                )
-            )
-    safe = yaml.safe_load((data / "non_crisis.yaml").read_text("utf-8"))
-    for group, items in safe.items():
-        for i, text in enumerate(items):
-            mid = f"safe-{group}-{i:03d}"
-            out.append(Message(mid, text, None, "self", group, _split(mid)))
-    return out
+def load_messages(
+    split: str = "all", sources: Sequence[str] | None = PROJECT_SET, files: Sequence[Path] | None = None
+) -> list[Message]:
+    """Corpus messages of a split and sources (None: every source), or every message of FILES."""
+    from safety.corpus import load_messages as corpus_messages
+
+    message_files, _ = _files(files)
+    rows = (
+        [m for f in message_files for m in corpus_messages(path=f)]
+        if files
+        else corpus_messages(None if split == "all" else split)
+    )
+    return [
+        Message(m.id, m.text, m.category if m.crisis else None, m.subject, m.source, m.split)
+        for m in rows
+        if files or sources is None or m.source in sources
+    ]
 
 
-def load_dialogues(data: Path = DATA) -> list[Dialogue]:
-    raw = yaml.safe_load((data / "conversations.yaml").read_text("utf-8"))
-    filler = raw["filler_turns"]
-    out = []
-    for conv in raw["conversations"]:
-        pad = [filler[i % len(filler)] for i in range(conv.get("filler", 0))]
-        out.append(Dialogue(conv["id"], tuple(pad + conv["turns"]), conv["act_turn"], conv["category"]))
-    return out
+def load_dialogues(
+    split: str = "all", sources: Sequence[str] | None = PROJECT_SET, files: Sequence[Path] | None = None
+) -> list[Dialogue]:
+    from safety.corpus import load_conversations
+
+    _, conversation_files = _files(files)
+    rows = (
+        [c for f in conversation_files for c in load_conversations(path=f)]
+        if files
+        else load_conversations(None if split == "all" else split)
+    )
+    return [
+        Dialogue(c.id, c.turns, c.act_turn, None if c.category == "none" else c.category)
+        for c in rows
+        if files or sources is None or c.source in sources
+    ]
 
 
 def evaluate(screen, messages: list[Message], dialogues: list[Dialogue]) -> dict:
@@ -169,44 +178,31 @@ def summarize(result: dict, texts: dict[str, str]) -> dict:
     }
 
 
-def evaluate_corpus(screen, messages, conversations) -> dict:
-    """The screen on rows of the safety corpus format (safety/corpus.py): recall per category, false
-    alarms on hard look-alikes and on ordinary talk apart, build-ups routed by their turn."""
-    from safety import ConversationRisk
-    from safety.corpus import LABELS
+def figures(result: dict) -> dict:
+    """Recall per category, false alarms on hard look-alikes and on ordinary talk apart, build-ups
+    routed by their turn, calm conversations routed."""
+    from safety import CATEGORIES
 
-    routed = [screen.assess_message(m.text).route for m in messages]
-    per = {c: [r for m, r in zip(messages, routed) if m.category == c] for c in LABELS if c != "none"}
-    hard = [r for m, r in zip(messages, routed) if not m.crisis and m.source != "listening-corpus"]
-    ordinary = [r for m, r in zip(messages, routed) if m.source == "listening-corpus"]
-    crisis = [r for m, r in zip(messages, routed) if m.crisis]
-    on_time, late, calm_routed, calm = [], [], [], 0
-    for c in conversations:
-        risk, first = ConversationRisk(), None
-        for i, turn in enumerate(c.turns):
-            if screen.assess_message(turn, risk=risk).route and first is None:
-                first = i
-        if c.act_turn is None:
-            calm += 1
-            if first is not None:
-                calm_routed.append(c.id)
-        elif first is not None and first <= c.act_turn:
-            on_time.append(c.id)
-        else:
-            late.append(c.id)
+    rows = result["messages"]
 
     def rate(xs: list[bool]) -> float | None:
         return round(sum(xs) / len(xs), 4) if xs else None
 
+    crisis = [r["route"] for r in rows if r["true"]]
+    hard = [r["route"] for r in rows if not r["true"] and r["kind"] != ORDINARY_SOURCE]
+    ordinary = [r["route"] for r in rows if not r["true"] and r["kind"] == ORDINARY_SOURCE]
+    convs = result["conversations"]
+    builds = [c for c in convs if c["act_turn"] is not None]
+    calm = [c for c in convs if c["act_turn"] is None]
     return {
-        "messages": len(messages),
+        "messages": len(rows),
         "recall": rate(crisis),
         "false_alarms_hard": rate(hard),
         "false_alarms_ordinary": rate(ordinary),
-        "per_category_recall": {c: rate(v) for c, v in per.items()},
-        "buildups_on_time": f"{len(on_time)}/{len(on_time) + len(late)}",
-        "buildups_late_or_missed": late,
-        "calm_conversations_routed": f"{len(calm_routed)}/{calm}",
+        "per_category_recall": {c: rate([r["route"] for r in rows if r["true"] == c]) for c in CATEGORIES},
+        "buildups_on_time": f"{sum(c['ok'] for c in builds)}/{len(builds)}",
+        "buildups_late_or_missed": [c["id"] for c in builds if not c["ok"]],
+        "calm_conversations_routed": f"{sum(not c['ok'] for c in calm)}/{len(calm)}",
     }
 
 
@@ -252,11 +248,11 @@ def markdown(summary: dict, rows: list[dict], label: str) -> str:
     out = [
         f"### {label}",
         "",
-        f"- crisis messages: {s['n_crisis']}, hard non-crisis: {s['n_safe']}",
+        f"- crisis messages: {s['n_crisis']}, non-crisis: {s['n_safe']}",
         f"- crisis recall: **{s['recall']:.3f}** (target >= {RECALL_MIN})",
-        f"- false-alarm rate on hard non-crisis: **{s['false_alarm_rate']:.3f}** (target <= {FALSE_ALARM_MAX})",
+        f"- false-alarm rate on non-crisis: **{s['false_alarm_rate']:.3f}** (target <= {FALSE_ALARM_MAX})",
         f"- multi-turn build-ups routed by the act turn: **{s['buildups_ok']}/{s['n_buildups']}**; "
-        f"control conversations never routed: {s['controls_ok']}/{s['n_controls']}",
+        f"calm conversations never routed: {s['controls_ok']}/{s['n_controls']}",
         f"- subject (self/other) correct on routed crisis messages: {s['subject_accuracy_on_routed']:.3f}",
         "",
         "| category | n | routed | recall | routed with this category |",
@@ -264,10 +260,10 @@ def markdown(summary: dict, rows: list[dict], label: str) -> str:
     ]
     for c, v in s["per_category"].items():
         out.append(f"| {c} | {v['n']} | {v['routed']} | {v['recall']:.3f} | {v['same_category']} |")
-    out += ["", confusion(rows), "", "Misses (crisis not routed):", ""]
-    out += [f"- `{i}`: {t}" for i, t in s["misses"]] or ["- none"]
-    out += ["", "False alarms (hard non-crisis routed):", ""]
-    out += [f"- `{i}`: {t} -> {p} ({', '.join(e[:3])})" for i, t, p, e in s["false_alarms"]] or ["- none"]
+    out += ["", confusion(rows), "", "Misses (crisis not routed), by id:", ""]
+    out += [f"- `{i}`" for i, _ in s["misses"]] or ["- none"]
+    out += ["", "False alarms (non-crisis routed), by id:", ""]
+    out += [f"- `{i}` -> {p} ({', '.join(e[:3])})" for i, _, p, e in s["false_alarms"]] or ["- none"]
     out += ["", "Conversation failures:", ""]
     out += [
         f"- `{c['id']}`: act turn {c['act_turn']}, first routed {c['first_routed']}" for c in s["conversation_failures"]
@@ -278,10 +274,12 @@ def markdown(summary: dict, rows: list[dict], label: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.safety_eval", description=__doc__.splitlines()[0])
     p.add_argument("--no-semantic", action="store_true")
-    p.add_argument("--split", choices=["all", "dev", "holdout"], default="all")
-    p.add_argument("--markdown", type=Path, help="write the report as markdown here")
+    p.add_argument("--split", choices=SPLITS, default="test", help="corpus split (default: test)")
+    p.add_argument("--source", nargs="+", help="only corpus rows of these sources (e.g. project-set blind-set)")
+    p.add_argument("--data", type=Path, nargs="+", metavar="FILE", help="message/conversation .jsonl files instead")
+    p.add_argument("--corpus", nargs="+", metavar="SPLIT_OR_FILES", help="another name for --split or --data")
+    p.add_argument("--markdown", type=Path, help="write a report with the confusion matrix and miss ids here")
     p.add_argument("--jsonl", type=Path, help="write one line per message/conversation here")
-    p.add_argument("--data", type=Path, default=DATA, help="folder with crisis/non_crisis/conversations.yaml")
     p.add_argument(
         "--ordinary",
         nargs="*",
@@ -289,64 +287,40 @@ def main(argv: list[str] | None = None) -> int:
         help="count routed turns of ordinary scenario sets instead (names or YAML paths; none given: all)",
     )
     p.add_argument(
-        "--corpus",
-        metavar="SPLIT_OR_FILES",
-        nargs="+",
-        help="the safety corpus format instead: a split of safety/data (validation, test) or message and "
-        "conversation .jsonl files (e.g. the sealed set)",
-    )
-    p.add_argument(
         "--learned", choices=["auto", "classifier", "examples"], default="auto", help="the learned layer to use"
     )
     args = p.parse_args(argv)
+    if args.corpus:
+        if args.corpus[0] in SPLITS:
+            args.split = args.corpus[0]
+        else:
+            args.data = [Path(f) for f in args.corpus]
 
     from safety import SafetyScreen
 
     classifier = {"auto": None, "classifier": True, "examples": False}[args.learned]
     screen = SafetyScreen(semantic=not args.no_semantic, classifier=classifier)
     screen.warm_up()
-    if args.corpus:
-        from safety.corpus import load_conversations
-        from safety.corpus import load_messages as load_corpus_messages
-
-        if args.corpus[0] in ("train", "validation", "test"):
-            rows, convs = load_corpus_messages(args.corpus[0]), load_conversations(args.corpus[0])
-        else:
-            files = [Path(f) for f in args.corpus]
-            rows = [m for f in files if "conversation" not in f.name for m in load_corpus_messages(path=f)]
-            convs = [c for f in files if "conversation" in f.name for c in load_conversations(path=f)]
-        learned = "classifier" if screen.use_classifier else "examples" if screen.use_semantic else "none"
-        print(json.dumps({"learned_layer": learned, **evaluate_corpus(screen, rows, convs)}, indent=1))
-        return 0
     if args.ordinary is not None:
         routed, total = ordinary_routed(screen, tuple(args.ordinary) or ("all",))
         print(f"ordinary scenario turns routed: {len(routed)}/{total}" + "".join(f"\n- {r}" for r in routed))
         return 0
-    messages = [m for m in load_messages(args.data) if args.split in ("all", m.split)]
-    result = evaluate(screen, messages, load_dialogues(args.data))
-    texts = {m.id: m.text for m in messages}
-    label = f"data={args.data.name}, split={args.split}, semantic={'off' if args.no_semantic else 'on'}"
-    reports = [markdown(summarize(result, texts), result["messages"], label)]
-    if args.split == "all":
-        for part in ("dev", "holdout"):
-            sub = {
-                "messages": [r for r in result["messages"] if r["split"] == part],
-                "conversations": result["conversations"],
-            }
-            s = summarize(sub, texts)
-            reports.append(
-                f"- {part}: recall {s['recall']:.3f}, false-alarm rate {s['false_alarm_rate']:.3f}, "
-                f"min category recall {min(v['recall'] for v in s['per_category'].values()):.3f}\n"
-            )
-    text = "\n".join(reports)
-    print(text)
+    sources = tuple(args.source) if args.source else None
+    messages = load_messages(args.split, sources, args.data)
+    dialogues = load_dialogues(args.split, sources, args.data)
+    result = evaluate(screen, messages, dialogues)
+    learned = "classifier" if screen.use_classifier else "examples" if screen.use_semantic else "none"
+    print(json.dumps({"learned_layer": learned, **figures(result)}, indent=1))
     if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
+        where = ", ".join(str(f) for f in args.data) if args.data else f"split={args.split}"
+        label = f"{where}, sources={','.join(sources) if sources else 'all'}, learned={learned}"
+        texts = {m.id: m.text for m in messages}
+        args.markdown.write_text(markdown(summarize(result, texts), result["messages"], label), encoding="utf-8")
     if args.jsonl:
         with args.jsonl.open("w", encoding="utf-8") as fh:
             for r in result["messages"] + result["conversations"]:
                 fh.write(json.dumps(r) + "\n")
-    return 0 if summarize(result, texts)["passes"] else 1
+    return 0
 
 
 if __name__ == "__main__":

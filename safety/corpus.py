@@ -3,8 +3,10 @@
 A message row: {"id", "text", "category" (a crisis category or "none"), "subject" ("self" or
 "other"), "lang", "source", "split" ("train", "validation" or "test")}.
 A conversation row: {"id", "category", "act_turn" (0-based, or null: never route), "turns",
-"source", "split"}. The sealed set (evals/data/sealed/safety_*.jsonl) has the same formats and
-is read with the same functions, never trained on.
+"source", "split"}. Sources: "project-set" (the first hand-written set), "blind-set" (sets written
+blind and run once before they joined), "written", "examples", "listening-corpus" (ordinary talk).
+The sealed set (evals/data/sealed/safety_*.jsonl) has the same formats and is read with the same
+functions, never trained on.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class LabelledConversation:
     act_turn: int | None
     turns: tuple[str, ...]
     split: str
+    source: str = ""
 
 
 def corpus_dir() -> Path:
@@ -109,7 +112,12 @@ def load_conversations(split: str | None = None, path: Path | None = None) -> li
             raise SafetyCorpusError(f"{where}: category {category!r} is not one of {LABELS}")
         out.append(
             LabelledConversation(
-                str(raw.get("id") or where), category, act, tuple(turns), str(raw.get("split", "test"))
+                str(raw.get("id") or where),
+                category,
+                act,
+                tuple(turns),
+                str(raw.get("split", "test")),
+                str(raw.get("source", "")),
             )
         )
     return [c for c in out if split is None or c.split == split]

@@ -1,7 +1,8 @@
-"""Semantic layer: nearest curated examples (safety/examples.yaml) in MiniLM space.
+"""Semantic layer: nearest curated examples (safety/examples/) in MiniLM space.
 
 Catches paraphrases with no keyword. Routes when the closest crisis example is close enough and
-clearly closer than the closest non-crisis example. Thresholds live in examples.yaml.
+clearly closer than the closest non-crisis example. Settings (thresholds, encoder) live in
+safety/semantic.yaml; examples in safety/examples/<category>.yaml and none.yaml (look-alikes).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from .normalize import normalize
 from .resources import ResourceFileError
 from .types import CATEGORIES
 
-EXAMPLES_FILE = "examples.yaml"
-# Merged into examples.yaml at load: the widened paraphrase set and the folded-in fresh/..fresh5/ sets.
+SETTINGS_FILE = "semantic.yaml"
+EXAMPLES_DIR = "examples"
+NONE_FILE = "none"  # look-alikes that raise nothing
 # Sentence ends only: splitting on "but" cut "heavy but I'm getting through it" into a false alarm.
 _SENTENCE_END = re.compile(r"(?<=[.!?;…])\s+|\n+")
-EXTRA_FILES = ("examples_wide.yaml", "examples_fresh.yaml")
 MAX_CHUNKS = 8  # sentence groups scored separately in a long message
 
 
@@ -80,19 +81,28 @@ class OtherLanguage(BaseModel):
     share: float = Field(default=0.25, gt=0, le=1)  # share of words that must be markers
 
 
-class ExamplesFile(BaseModel):
+class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     thresholds: Thresholds
     encoder: Encoder = Encoder()
     other_language: OtherLanguage | None = None
+
+
+class ExamplesFile(Settings):
+    """The settings with every example, crisis ones in CATEGORIES order (the embedding order)."""
+
     crisis: tuple[CrisisExample, ...]
     safe: tuple[SafeExample, ...]
 
 
-class ExtraExamples(BaseModel):
+class CrisisExamples(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    crisis: tuple[CrisisExample, ...] = ()
-    safe: tuple[SafeExample, ...] = ()
+    examples: tuple[CrisisExample, ...]
+
+
+class SafeExamples(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    examples: tuple[SafeExample, ...]
 
 
 @dataclass(frozen=True)
@@ -117,19 +127,24 @@ def _parse(name: str, model):
         raise ResourceFileError(f"safety/{name}: field '{where}': {first['msg']}") from exc
 
 
-def load_examples_file(extra: tuple[str, ...] = EXTRA_FILES) -> ExamplesFile:
-    """examples.yaml (thresholds, encoder, core examples) plus the extra example files, ids unique."""
-    main = _parse(EXAMPLES_FILE, ExamplesFile)
-    crisis, safe = list(main.crisis), list(main.safe)
-    for name in extra:
-        part = _parse(name, ExtraExamples)
-        crisis += part.crisis
-        safe += part.safe
+def load_examples_file() -> ExamplesFile:
+    """semantic.yaml (thresholds, encoder) and every example file; ids unique, each crisis example
+    in the file of its category."""
+    settings = _parse(SETTINGS_FILE, Settings)
+    crisis: list[CrisisExample] = []
+    for category in CATEGORIES:
+        name = f"{EXAMPLES_DIR}/{category}.yaml"
+        part = _parse(name, CrisisExamples).examples
+        wrong = [e.id for e in part if e.category != category]
+        if wrong:
+            raise ResourceFileError(f"safety/{name}: examples of another category: {wrong[:5]}")
+        crisis += part
+    safe = list(_parse(f"{EXAMPLES_DIR}/{NONE_FILE}.yaml", SafeExamples).examples)
     ids = [e.id for e in (*crisis, *safe)]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ResourceFileError(f"safety examples: duplicate ids {duplicates[:5]}")
-    return main.model_copy(update={"crisis": tuple(crisis), "safe": tuple(safe)})
+    return ExamplesFile(**dict(settings), crisis=tuple(crisis), safe=tuple(safe))
 
 
 def sentence_chunks(normalized: str, max_chunks: int = MAX_CHUNKS) -> list[str]:
@@ -167,8 +182,8 @@ class SemanticLayer:
 
     @classmethod
     @functools.lru_cache(maxsize=2)
-    def load(cls, extra: tuple[str, ...] = EXTRA_FILES) -> SemanticLayer:
-        examples = load_examples_file(extra)
+    def load(cls) -> SemanticLayer:
+        examples = load_examples_file()
         enc = examples.encoder
         embed = fast_embedder(threads=enc.threads, max_tokens=enc.max_tokens, int8=enc.int8)
         crisis = _embed_batched(embed, [normalize(e.text) for e in examples.crisis])

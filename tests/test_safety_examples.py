@@ -1,15 +1,35 @@
-"""The semantic layer's example files never contain a message of the project's safety test set."""
+"""The semantic layer's example files: never a message of the project set, one category per file."""
 
 from __future__ import annotations
 
 
 def test_no_example_is_a_message_of_the_project_set():
-    from evals.safety_eval import DATA, load_messages
+    from evals.safety_eval import load_messages
     from safety.normalize import normalize
     from safety.semantic import load_examples_file
 
-    project = {normalize(m.text) for m in load_messages(DATA)}
+    project = {normalize(m.text) for m in load_messages()}
     examples = load_examples_file()
-    assert project and examples.crisis and examples.safe
+    assert len(project) >= 300 and examples.crisis and examples.safe
     leaked = [e.id for e in (*examples.crisis, *examples.safe) if normalize(e.text) in project]
     assert leaked == []
+
+
+def test_a_crisis_example_in_the_wrong_category_file_is_an_error(tmp_path, monkeypatch):
+    import pytest
+
+    from safety import semantic
+    from safety.resources import ResourceFileError
+
+    real = semantic._parse
+
+    def parse(name, model):
+        part = real(name, model)
+        if name.endswith("abuse.yaml"):
+            moved = part.examples[0].model_copy(update={"category": "suicide"})
+            return part.model_copy(update={"examples": (moved, *part.examples[1:])})
+        return part
+
+    monkeypatch.setattr(semantic, "_parse", parse)
+    with pytest.raises(ResourceFileError, match=r"abuse\.yaml"):
+        semantic.load_examples_file()

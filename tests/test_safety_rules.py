@@ -349,7 +349,7 @@ def test_invisible_characters_do_not_hide_a_crisis_word(hidden):
 @pytest.mark.parametrize(
     "text, category",
     [
-        # the project-set message that folding fresh10 into the examples stopped the classifier catching
+        # command hallucinations route by rule, whatever the learned layers make of them
         ("the voices tell me to hurt my mom and I'm starting to listen", "harm_to_others"),
         ("the voices keep telling me to hurt myself", "self_harm"),
         # the project set's long-standing self-harm miss
