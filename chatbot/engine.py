@@ -159,7 +159,7 @@ class Listener:
     def _crisis(
         self, conv: Conversation, text: str, assessment: Assessment, started: float, done: list[Turn]
     ) -> Iterator[str]:
-        conv.careful_mode = True
+        conv.risk.careful_mode = True  # the screen sets it too; this covers a screen that raised
         reply = crisis_reply(assessment, conv.country)
         log.warning(
             "crisis routed: category=%s severity=%s subject=%s error=%s",

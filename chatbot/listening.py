@@ -334,8 +334,6 @@ class ReflectFirstPipeline:
         tokens = 0
         for i in range(self.candidates):
             cand_settings = self._candidate_settings(settings, i)
-            if not self.trained and move in self.prompts:
-                cand_settings = cand_settings.with_(assistant_prefix=self.prompts[move].assistant_prefix)
             pieces = list(self.model.stream(messages, cand_settings))
             tokens += len(pieces)
             cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said)

@@ -30,9 +30,6 @@ class GenerationSettings:
     do_sample: bool = True
     seed: int | None = 0
     stop: tuple[str, ...] = ()
-    # Words the reply must start with ("It sounds like"): the model continues them. Backends that
-    # cannot force a prefix (OpenAI-compatible servers) ignore it.
-    assistant_prefix: str = ""
 
     def with_(self, **changes) -> GenerationSettings:
         return replace(self, **changes)

@@ -94,14 +94,6 @@ def test_system_prompt_cache_gives_the_same_text_and_is_reused(tiny_model_dir):
     assert len(cached._prefix_caches) == 1  # same system prompt, same cache
 
 
-def test_an_assistant_prefix_starts_the_reply_and_the_model_continues_it(tiny):
-    settings = GREEDY.with_(assistant_prefix="it sounds like")
-    pieces = list(tiny.stream(MESSAGES, settings))
-    assert pieces[0] == "it sounds like" and len(pieces) > 1
-    prompt = tiny.tokenizer.decode(tiny._encode(MESSAGES, "it sounds like")["input_ids"][0])
-    assert prompt.rstrip().endswith("<|assistant|> it sounds like")
-
-
 def test_static_kv_cache_gives_the_same_greedy_text(tiny_model_dir, tiny):
     static = TransformersChatModel(tiny_model_dir, dtype="float32", kv_cache="static")
     assert not static.use_prefix_cache

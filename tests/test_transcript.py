@@ -69,7 +69,7 @@ def _conversation() -> Conversation:
             output_safety={"ok": False, "reason": "claims_human", "evidence": ["rule:human"]},
         ),
     ]
-    conv.careful_mode = True
+    conv.risk.careful_mode = True
     return conv
 
 
