@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chatbot.coder.codes import technique_record
+from chatbot.config import default_settings
 from chatbot.conversation import Conversation, Turn
 from chatbot.inputs import clean_user_text
 from chatbot.listening import Reading, read_message
@@ -94,7 +95,7 @@ class Listener:
     ) -> None:
         self.model = model
         self.screen = screen
-        self.settings = settings or GenerationSettings()
+        self.settings = settings or default_settings()
         self.pipeline = pipeline
         self.coder = coder
         self.history_tokens = history_tokens

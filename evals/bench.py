@@ -436,9 +436,9 @@ def bench_http_hop(base_url: str, name: str, system: str, tokens: int, runs: int
     """The same greedy request in-process and over an OpenAI-compatible server, alternating."""
     from chatbot.backends.embedded import load_embedded_model
     from chatbot.backends.openai_compat import OpenAICompatibleChatModel
-    from chatbot.models import GenerationSettings
+    from chatbot.config import default_settings
 
-    settings = GenerationSettings(do_sample=False, max_new_tokens=tokens, repetition_penalty=1.0)
+    settings = default_settings(do_sample=False, max_new_tokens=tokens, repetition_penalty=1.0)
     messages = conversation_messages(system)
     backends = {"in_process": load_embedded_model(), "http": OpenAICompatibleChatModel(base_url, name)}
     timings: dict[str, dict[str, list[float]]] = {k: {"ttft": [], "total": []} for k in backends}

@@ -47,9 +47,9 @@ def cpu_flags() -> str:
 
 
 def decode_rate(model, runs: int = 3) -> float:
-    from chatbot.models import GenerationSettings
+    from chatbot.config import default_settings
 
-    settings = GenerationSettings(max_new_tokens=48, do_sample=False, seed=0)
+    settings = default_settings(max_new_tokens=48, do_sample=False, seed=0)
     messages = [{"role": "user", "content": DECODE_PROMPT}]
     rates = []
     for _ in range(runs + 1):  # the first warms up

@@ -7,12 +7,12 @@ import itertools
 import pytest
 
 from chatbot.coder import TechniqueCoder
+from chatbot.config import default_settings
 from chatbot.listening import ReflectFirstPipeline, echo, is_repeat, plan_move
-from chatbot.models import GenerationSettings
 from safety import ReplyCheck
 from tests.conftest import ScriptedModel
 
-SETTINGS = GenerationSettings(max_new_tokens=60, seed=7)
+SETTINGS = default_settings(max_new_tokens=60, seed=7)
 USER = "I've been feeling really overwhelmed at work and I can't sleep."
 
 
