@@ -47,9 +47,9 @@ def build_app(
     from safety import list_countries
 
     if config is None:
-        from chatbot.config import Config
+        from chatbot.config import default_config
 
-        config = Config()
+        config = default_config()
     texts = load_texts()
     h = ChatHandlers(listener, clock=clock, texts=texts, export_root=export_root)
     country = h.country_code(config.locale.country)

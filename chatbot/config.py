@@ -6,10 +6,13 @@ import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from chatbot.models import GenerationSettings
 
 ENV_PREFIX = "LISTENER__"
 
@@ -19,63 +22,63 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    backend: Literal["embedded", "transformers", "openai"] = "embedded"
-    name: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    cache_dir: str | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    threads: int | None = 2
-    timeout_s: float = 60.0
-    kv_cache: Literal["dynamic", "static"] = "static"
-    pack_4bit: bool = True
-    int8_head: bool = True
-    # embedded: "none", a shipped adapter by name ("listening"), or a LoRA folder;
-    # transformers: "none" or a LoRA folder trained for that model
-    adapter: str = "none"
-    context_window: int = 4096  # openai: the served model's window (transformers reads its own)
+    backend: Literal["embedded", "transformers", "openai"]
+    name: str | None
+    base_url: str | None
+    api_key_env: str
+    cache_dir: str | None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    threads: int | None
+    timeout_s: float
+    kv_cache: Literal["dynamic", "static"]
+    pack_4bit: bool
+    int8_head: bool
+    adapter: str
+    context_window: int
 
 
 class GenerationConfig(_Section):
-    max_new_tokens: int = 80
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    do_sample: bool = True
-    seed: int | None = 0
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    do_sample: bool
+    seed: int | None
 
 
 class ListeningConfig(_Section):
-    pipeline: bool = True
-    candidates: int = 3
-    history_tokens: int = 1536
+    pipeline: bool
+    candidates: int
+    history_tokens: int
 
 
 class SafetyConfig(_Section):
-    semantic: bool = True
-    timeout_s: float = 2.0
+    semantic: bool
+    timeout_s: float
 
 
 class LocaleConfig(_Section):
-    country: str = "US"
+    country: str
 
 
 class AppConfig(_Section):
-    host: str = "127.0.0.1"
-    port: int = 7860
-    concurrency_limit: int = 1
-    max_message_chars: int = 4000
+    host: str
+    port: int
+    concurrency_limit: int
+    max_message_chars: int
 
 
 class Config(_Section):
-    model: ModelConfig = ModelConfig()
-    generation: GenerationConfig = GenerationConfig()
-    listening: ListeningConfig = ListeningConfig()
-    safety: SafetyConfig = SafetyConfig()
-    locale: LocaleConfig = LocaleConfig()
-    app: AppConfig = AppConfig()
+    """Every field is required: the values, and their meaning, are in defaults.yaml alone."""
 
-    def generation_settings(self):
+    model: ModelConfig
+    generation: GenerationConfig
+    listening: ListeningConfig
+    safety: SafetyConfig
+    locale: LocaleConfig
+    app: AppConfig
+
+    def generation_settings(self) -> GenerationSettings:
         from chatbot.models import GenerationSettings
 
         return GenerationSettings(**self.generation.model_dump())
@@ -116,6 +119,16 @@ def _read_yaml(path: Path) -> dict:
 
 def defaults_path() -> Path:
     return Path(str(resources.files("chatbot") / "defaults.yaml"))
+
+
+def default_config() -> Config:
+    """defaults.yaml alone: no file, environment or command line."""
+    return load_config(environ={})
+
+
+def default_settings(**changes: object) -> GenerationSettings:
+    """The generation settings of defaults.yaml, with these changes."""
+    return default_config().generation_settings().with_(**changes)
 
 
 def load_config(

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from safety.risk import ConversationRisk
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -32,8 +34,12 @@ class Conversation:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     country: str = "US"
     turns: list[Turn] = field(default_factory=list)
-    risk: Any = None  # safety.ConversationRisk, created by the engine
-    careful_mode: bool = False  # set once a crisis was routed; never cleared within the session
+    risk: ConversationRisk = field(default_factory=ConversationRisk)
+
+    @property
+    def careful_mode(self) -> bool:
+        """On once a crisis was routed; never cleared within the session (the risk keeps it)."""
+        return self.risk.careful_mode
 
     def messages(self) -> list[dict[str, str]]:
         """Role/content history as shown to the person (crisis replies included)."""
@@ -45,9 +51,6 @@ class Conversation:
 
     def user_texts(self) -> list[str]:
         return [t.user_text for t in self.turns]
-
-    def bot_replies(self) -> list[str]:
-        return [t.reply for t in self.turns]
 
     def undo(self) -> Turn | None:
         return self.turns.pop() if self.turns else None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chatbot.coder.codes import technique_record
+from chatbot.config import default_settings
 from chatbot.conversation import Conversation, Turn
 from chatbot.inputs import clean_user_text
 from chatbot.listening import Reading, read_message
@@ -94,7 +95,7 @@ class Listener:
     ) -> None:
         self.model = model
         self.screen = screen
-        self.settings = settings or GenerationSettings()
+        self.settings = settings or default_settings()
         self.pipeline = pipeline
         self.coder = coder
         self.history_tokens = history_tokens
@@ -159,7 +160,7 @@ class Listener:
     def _crisis(
         self, conv: Conversation, text: str, assessment: Assessment, started: float, done: list[Turn]
     ) -> Iterator[str]:
-        conv.careful_mode = True
+        conv.risk.careful_mode = True  # the screen sets it too; this covers a screen that raised
         reply = crisis_reply(assessment, conv.country)
         log.warning(
             "crisis routed: category=%s severity=%s subject=%s error=%s",

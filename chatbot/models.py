@@ -23,16 +23,15 @@ class ModelTimeoutError(ModelError):
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    max_new_tokens: int = 80
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    do_sample: bool = True
-    seed: int | None = 0
+    """Defaults are in chatbot/defaults.yaml (`chatbot.config.default_settings()`), not here."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    do_sample: bool
+    seed: int | None
     stop: tuple[str, ...] = ()
-    # Words the reply must start with ("It sounds like"): the model continues them. Backends that
-    # cannot force a prefix (OpenAI-compatible servers) ignore it.
-    assistant_prefix: str = ""
 
     def with_(self, **changes) -> GenerationSettings:
         return replace(self, **changes)

@@ -23,7 +23,6 @@ class PromptTemplate(BaseModel):
     description: str = ""
     template: str
     examples: list[FewShot] = []
-    assistant_prefix: str = ""  # words the model's reply is made to start with, where the backend can
     messages: dict[str, str] = {}  # fixed texts keyed by situation (engine_messages.yaml)
 
     def render(self, **values: str) -> str:

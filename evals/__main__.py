@@ -50,11 +50,8 @@ def _delegate(command: str, rest: list[str]) -> int:
         from evals.coding_cli import main as code_main
 
         return code_main(rest) or 0
-    try:
-        from evals.bench import main as bench_main
-    except ImportError:
-        print("`python -m evals bench` is not available yet: evals/bench.py has not landed.", file=sys.stderr)
-        return 2
+    from evals.bench import main as bench_main
+
     return bench_main(rest) or 0
 
 

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.scorers import percentile
+
 if TYPE_CHECKING:  # the listener's model stack loads only when its benchmark runs
     from chatbot.engine import Listener
 
@@ -83,11 +85,6 @@ class BenchResult:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class TimingStreamer:
@@ -333,8 +330,8 @@ def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dic
                 "sessions": n,
                 "wall_s": round(wall, 2),
                 "replies_per_min": round(60 * n / wall, 1),
-                "latency_p50_s": round(percentile(latencies, 0.5), 2),
-                "latency_p95_s": round(percentile(latencies, 0.95), 2),
+                "latency_p50_s": round(percentile(latencies, 50), 2),
+                "latency_p95_s": round(percentile(latencies, 95), 2),
             }
         )
         print(f"  {n} concurrent sessions: {concurrency[-1]}", file=sys.stderr)
@@ -355,8 +352,8 @@ def bench_safety(screen, runs: int) -> dict:
             times.append(time.perf_counter() - start)
     return {
         "messages": len(times),
-        "p50_ms": round(1000 * percentile(times, 0.5), 2),
-        "p95_ms": round(1000 * percentile(times, 0.95), 2),
+        "p50_ms": round(1000 * percentile(times, 50), 2),
+        "p95_ms": round(1000 * percentile(times, 95), 2),
         "max_ms": round(1000 * max(times), 2),
     }
 
@@ -439,9 +436,9 @@ def bench_http_hop(base_url: str, name: str, system: str, tokens: int, runs: int
     """The same greedy request in-process and over an OpenAI-compatible server, alternating."""
     from chatbot.backends.embedded import load_embedded_model
     from chatbot.backends.openai_compat import OpenAICompatibleChatModel
-    from chatbot.models import GenerationSettings
+    from chatbot.config import default_settings
 
-    settings = GenerationSettings(do_sample=False, max_new_tokens=tokens, repetition_penalty=1.0)
+    settings = default_settings(do_sample=False, max_new_tokens=tokens, repetition_penalty=1.0)
     messages = conversation_messages(system)
     backends = {"in_process": load_embedded_model(), "http": OpenAICompatibleChatModel(base_url, name)}
     timings: dict[str, dict[str, list[float]]] = {k: {"ttft": [], "total": []} for k in backends}

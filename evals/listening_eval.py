@@ -183,8 +183,9 @@ def run(
 ) -> dict:
     from chatbot.backends.embedded import load_embedded_model
     from chatbot.coder import default_coder
+    from chatbot.config import default_settings
     from chatbot.listening import ReflectFirstPipeline
-    from chatbot.models import GenerationSettings, Message
+    from chatbot.models import Message
     from chatbot.prompts import load_prompt
     from evals.datasets import load_scenario_sets
 
@@ -193,7 +194,7 @@ def run(
     coder = default_coder()
     pipeline = ReflectFirstPipeline(model, coder, candidates=candidates)
     system = load_prompt("system").template.strip()
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, seed=seed)
+    settings = default_settings(max_new_tokens=max_new_tokens, seed=seed)
     records: dict[str, list[dict]] = {"pipeline": [], "bare": []}
     seconds = {"pipeline": 0.0, "bare": 0.0}
     out = open(out_path, "w", encoding="utf-8") if out_path else None  # noqa: SIM115 (closed in finally)

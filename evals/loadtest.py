@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from evals.scorers import percentile
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -107,22 +109,10 @@ def make_markers(count: int, seed: int = 0) -> list[str]:
     return names[:count]
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def distribution(values: Sequence[float]) -> dict[str, float | int | None]:
     out: dict[str, float | int | None] = {"n": len(values)}
     for q in PERCENTILES:
-        value = percentile(values, q)
-        out[f"p{q}"] = None if value is None else round(value, 3)
+        out[f"p{q}"] = round(percentile(values, q), 3) if values else None
     out["max"] = round(max(values), 3) if values else None
     return out
 

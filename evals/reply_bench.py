@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from evals.scorers import percentile
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -44,15 +46,10 @@ def cpu_flags() -> str:
     return "avx512_bf16" if cpu_supports_bf16() else "no avx512_bf16 (AVX2 path)"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def decode_rate(model, runs: int = 3) -> float:
-    from chatbot.models import GenerationSettings
+    from chatbot.config import default_settings
 
-    settings = GenerationSettings(max_new_tokens=48, do_sample=False, seed=0)
+    settings = default_settings(max_new_tokens=48, do_sample=False, seed=0)
     messages = [{"role": "user", "content": DECODE_PROMPT}]
     rates = []
     for _ in range(runs + 1):  # the first warms up
@@ -104,7 +101,7 @@ def run(turns: int) -> dict:
             "replies": len(lat),
             "model_written": written[name],
             "latency_p50_s": round(statistics.median(lat), 3) if lat else None,
-            "latency_p95_s": round(percentile(lat, 0.95), 3) if lat else None,
+            "latency_p95_s": round(percentile(lat, 95), 3) if lat else None,
             "decode_tok_s": round(decode_rate(model), 1),
         }
     a, b = (result["arms"][n] for n in ARMS)

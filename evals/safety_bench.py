@@ -18,14 +18,10 @@ import statistics
 import sys
 import time
 
+from evals.scorers import percentile
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def run(semantic: bool, rounds: int, warmup: int = 30, classifier: bool | None = None) -> dict:

@@ -20,11 +20,12 @@ def listening(turns: Iterable[dict]) -> list[dict]:
     return [t for t in turns if t["kind"] in LISTENING_KINDS]
 
 
-def _quantile(values: Sequence[float], q: float) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolating between closest ranks like numpy's default."""
     if not values:
-        return None
+        raise ValueError("percentile of no values")
     ordered = sorted(values)
-    position = (len(ordered) - 1) * q
+    position = (len(ordered) - 1) * q / 100
     low, high = math.floor(position), math.ceil(position)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
@@ -39,8 +40,8 @@ def _spread(values: Sequence[float | None], digits: int = 3) -> dict:
     return {
         "n": len(measured),
         "mean": r(statistics.fmean(measured)) if measured else None,
-        "median": r(_quantile(measured, 0.5)),
-        "p90": r(_quantile(measured, 0.9)),
+        "median": r(percentile(measured, 50)) if measured else None,
+        "p90": r(percentile(measured, 90)) if measured else None,
     }
 
 

@@ -1,15 +1,14 @@
 """The crisis classifier: the shared fine-tuned encoder (safety/encoder.py) with one output per crisis category.
 
     python -m safety.classifier train [--epochs 4] [--rank 16] [--out safety/models/crisis]
-    python -m safety.classifier calibrate [--model FOLDER]   # the screen's routing thresholds
     python -m safety.classifier evaluate [--split validation]
 
 Outputs per message: a probability for each crisis category (several at once: a message can be
 self-harm and a medical emergency) and the probability that the person at risk is someone else.
-Trained on the train split of the safety corpus (safety/data/); `calibrate` chooses when the screen
+Trained on the train split of the safety corpus (safety/data/); safety/calibration.py chooses when the screen
 routes (single message, careful mode, a raised bar, a build-up over recent turns, and from which
 probability the nearest curated examples may route) on the validation split, recall first within
-the false-alarm limits below.
+the false-alarm limits there.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import functools
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -183,25 +182,9 @@ def train(
     return {**encoder.meta, **meta}
 
 
-FALSE_ALARM_MAX = 0.04  # screen false alarms on validation non-crisis messages, rules included
-ORDINARY_MAX = 0.01  # ... on ordinary talk (rows from the listening corpus)
-ORDINARY_SOURCE = "listening-corpus"
-_GRID = [round(0.05 * k, 2) for k in range(2, 20)] + [0.97, 0.99]
-_FLOORS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1.01)  # 1.01: the nearest examples never route
-
 # One turn as the screen saw it: routed without the learned layers, the classifier's probability,
 # bar raised (negation, fiction, past...), the nearest examples would route.
 Observation = tuple[bool, float | None, bool, bool]
-
-
-def _observe(screen, turns: list[str]) -> list[Observation]:
-    from .risk import ConversationRisk
-
-    risk, out = ConversationRisk(), []
-    for turn in turns:
-        a = screen.assess_message(turn, risk=risk)
-        out.append((a.route, a.learned_score, "bar:raised" in a.evidence, "examples:would_route" in a.evidence))
-    return out
 
 
 def _turn_routes(obs: Observation, t: RouteThresholds, earlier: list[float], careful: bool) -> bool:
@@ -224,70 +207,6 @@ def _simulate(observed: list[Observation], t: RouteThresholds) -> int | None:
         if obs[1] is not None:
             earlier.append(obs[1])
     return None
-
-
-def calibrate(classifier: CrisisClassifier) -> tuple[RouteThresholds, dict]:
-    """Thresholds for the whole screen, chosen on validation messages (recall first within the
-    false-alarm limits) and on the train+validation conversations (build-ups by their turn)."""
-    from .corpus import load_conversations
-    from .screen import SafetyScreen
-
-    screen = SafetyScreen(classifier=True)
-    screen._classifier = classifier
-    screen.observing = True
-    messages = load_messages("validation")
-    seen = [(m, _observe(screen, [m.text])[0]) for m in messages]
-    conversations = load_conversations("train") + load_conversations("validation")
-    watched = [(c, _observe(screen, list(c.turns))) for c in conversations]
-
-    best: tuple | None = None
-    for single in _GRID:
-        for raised in (g for g in _GRID if g >= single):
-            for floor in _FLOORS:
-                t = RouteThresholds(single, single, raised, 99.0, 2.0, floor)
-                routed = [(m, _turn_routes(o, t, [], careful=False)) for m, o in seen]
-                crisis = [r for m, r in routed if m.crisis]
-                calm = [r for m, r in routed if not m.crisis]
-                ordinary = [r for m, r in routed if m.source == ORDINARY_SOURCE]
-                fa, ord_fa = sum(calm) / len(calm), sum(ordinary) / max(1, len(ordinary))
-                if fa > FALSE_ALARM_MAX or ord_fa > ORDINARY_MAX:
-                    continue
-                key = (sum(crisis) / len(crisis), single, raised, floor)
-                if best is None or key > best[0]:
-                    best = (key, {"recall": key[0], "false_alarms": fa, "ordinary_false_alarms": ord_fa})
-    if best is None:
-        raise ValueError("no threshold keeps validation false alarms within the limits")
-    (_, single, raised, floor), message_figures = best
-
-    def conversation_score(t: RouteThresholds) -> tuple[int, int]:
-        on_time = calm_routes = 0
-        for c, obs in watched:
-            first = _simulate(obs, t)
-            if c.act_turn is None:
-                calm_routes += first is not None
-            else:
-                on_time += first is not None and first <= c.act_turn
-        return on_time, calm_routes
-
-    chosen = RouteThresholds(single, single, raised, 99.0, 2.0, floor)
-    baseline = chosen_score = conversation_score(chosen)
-    for careful in (g for g in _GRID if g <= single):
-        for window in (1.0, 1.2, 1.4, 1.6, 1.8, 2.0):
-            for window_floor in (0.2, 0.3, 0.4):
-                t = RouteThresholds(single, careful, raised, window, window_floor, floor)
-                on_time, calm_routes = conversation_score(t)
-                # never more false alarms in calm conversations than the message thresholds alone
-                better = (on_time, careful, window) > (chosen_score[0], chosen.careful, chosen.window)
-                if calm_routes <= baseline[1] and better:
-                    chosen, chosen_score = t, (on_time, calm_routes)
-    figures = {
-        "validation_messages": {k: round(v, 4) for k, v in message_figures.items()},
-        "conversations_routed_on_time": chosen_score[0],
-        "conversations_with_crisis": sum(c.act_turn is not None for c, _ in watched),
-        "calm_conversations_routed": chosen_score[1],
-        "calm_conversations": sum(c.act_turn is None for c, _ in watched),
-    }
-    return chosen, figures
 
 
 @functools.lru_cache(maxsize=1)
@@ -326,8 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lr", type=float, default=None, help="default: 5e-4 with LoRA, 5e-5 in full")
     t.add_argument("--limit", type=int, default=None, help="train on the first N rows only (a quick check)")
     t.add_argument("--seed", type=int, default=0)
-    c = sub.add_parser("calibrate", help="choose the screen's routing thresholds on validation data")
-    c.add_argument("--model", type=Path, default=None)
     e = sub.add_parser("evaluate")
     e.add_argument("--split", default="validation", choices=["train", "validation", "test"])
     args = parser.parse_args(argv)
@@ -336,13 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         settings = TrainSettings(epochs=args.epochs, rank=args.rank, seed=args.seed, lr=lr)
         meta = train(args.out or model_dir(), settings, limit=args.limit)
         print(json.dumps(meta, indent=1))
-    elif args.command == "calibrate":
-        folder = args.model or model_dir()
-        chosen, figures = calibrate(CrisisClassifier.load(folder))
-        meta = json.loads((folder / CLASSIFIER_FILE).read_text())
-        meta["route"], meta["calibration"] = asdict(chosen), figures
-        (folder / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        print(json.dumps({"route": meta["route"], **figures}, indent=1))
     else:
         result = evaluate(CrisisClassifier.load(), load_messages(args.split))
         print(json.dumps(result, indent=1))

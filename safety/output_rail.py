@@ -5,16 +5,12 @@ from __future__ import annotations
 import functools
 import re
 from importlib import resources as pkg_resources
-from typing import TYPE_CHECKING
 
 import yaml
 
 from .normalize import normalize
-from .rules import match
+from .rules import RuleSet, match
 from .types import ReplyCheck
-
-if TYPE_CHECKING:
-    from .screen import SafetyScreen
 
 RAIL_FILE = "output_rail.yaml"
 REASONS = ("method_detail", "encouragement", "diagnosis", "claims_human", "claims_therapist")
@@ -29,9 +25,10 @@ def load_rail() -> dict[str, tuple[re.Pattern, ...]]:
     return {reason: tuple(re.compile(p) for p in data.get(reason, ())) for reason in REASONS}
 
 
-def check_reply(reply: str, user_text: str = "", screen: SafetyScreen | None = None) -> ReplyCheck:
+def check_reply(reply: str, rules: RuleSet | None = None) -> ReplyCheck:
     """Not ok for method/dosage details, encouragement of harm, diagnosis, claims to be human or a
-    therapist, and crisis language in the model's own voice."""
+    therapist, and crisis language in the model's own voice (`rules`: the crisis rules to read it
+    with; the shipped ones when None)."""
     if not isinstance(reply, str):
         raise TypeError("reply must be a string")
     text = normalize(reply)
@@ -39,7 +36,6 @@ def check_reply(reply: str, user_text: str = "", screen: SafetyScreen | None = N
         for i, pattern in enumerate(patterns):
             if pattern.search(text):
                 return ReplyCheck(ok=False, reason=reason, evidence=(f"rail:{reason}:{i}",))
-    rules = screen.rules if screen is not None else None
     own_voice = [
         h.rule.id
         for h in match(text, rules)

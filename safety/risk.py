@@ -50,9 +50,6 @@ class ConversationRisk:
         """The previous message was routed, so the reply the person is answering asked about safety."""
         return bool(self.routed_turns) and self.routed_turns[-1] == self.turns
 
-    def has_signal(self, prefix: str) -> bool:
-        return any(s.startswith(prefix) for s in self.signal_counts)
-
     def as_dict(self) -> dict:
         return {
             "careful_mode": self.careful_mode,

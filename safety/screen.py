@@ -153,8 +153,10 @@ class SafetyScreen:
         return assessment
 
     def check_reply(self, reply: str, user_text: str = "") -> ReplyCheck:
+        """The output rail with this screen's rules; `user_text` is part of the engine's protocol,
+        the rail reads the reply alone."""
         try:
-            return _check_reply(reply, user_text, self)
+            return _check_reply(reply, self.rules)
         except Exception as exc:
             log.warning("output rail failed closed: %s", type(exc).__name__)
             return ReplyCheck(ok=False, reason="error", evidence=(f"error:{type(exc).__name__}",))

@@ -13,7 +13,6 @@ CATEGORIES = (
     "eating_disorder",
 )
 SUBJECTS = ("self", "other")
-MAX_SEVERITY = 6
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,6 @@ class Assessment:
             "signals": list(self.signals),
             "learned_score": self.learned_score,
         }
-
-
-NO_RISK = Assessment(route=False, category=None, severity=0, subject="self", evidence=())
 
 
 def failed_closed(error: BaseException | str, category: str | None = None) -> Assessment:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from chatbot.backends.transformers_backend import TransformersChatModel
-from chatbot.models import GenerationSettings, ModelNotFoundError, complete
+from chatbot.config import default_settings
+from chatbot.models import ModelNotFoundError, complete
 
-GREEDY = GenerationSettings(do_sample=False, max_new_tokens=12, repetition_penalty=1.0)
+GREEDY = default_settings(do_sample=False, max_new_tokens=12, repetition_penalty=1.0)
 MESSAGES = [
     {"role": "system", "content": "you are a listener"},
     {"role": "user", "content": "i feel overwhelmed"},
@@ -43,7 +44,7 @@ def test_streams_pieces_that_join_to_the_greedy_reply(tiny):
 
 
 def test_seeded_sampling_is_reproducible(tiny):
-    sampled = GenerationSettings(do_sample=True, temperature=1.0, max_new_tokens=12, seed=7)
+    sampled = default_settings(do_sample=True, temperature=1.0, max_new_tokens=12, seed=7)
     assert complete(tiny, MESSAGES, sampled) == complete(tiny, MESSAGES, sampled)
 
 
@@ -94,17 +95,9 @@ def test_system_prompt_cache_gives_the_same_text_and_is_reused(tiny_model_dir):
     assert len(cached._prefix_caches) == 1  # same system prompt, same cache
 
 
-def test_an_assistant_prefix_starts_the_reply_and_the_model_continues_it(tiny):
-    settings = GREEDY.with_(assistant_prefix="it sounds like")
-    pieces = list(tiny.stream(MESSAGES, settings))
-    assert pieces[0] == "it sounds like" and len(pieces) > 1
-    prompt = tiny.tokenizer.decode(tiny._encode(MESSAGES, "it sounds like")["input_ids"][0])
-    assert prompt.rstrip().endswith("<|assistant|> it sounds like")
-
-
 def test_static_kv_cache_gives_the_same_greedy_text(tiny_model_dir, tiny):
     static = TransformersChatModel(tiny_model_dir, dtype="float32", kv_cache="static")
     assert not static.use_prefix_cache
     assert complete(static, MESSAGES, GREEDY) == complete(tiny, MESSAGES, GREEDY)
-    sampled = GenerationSettings(do_sample=True, temperature=1.0, max_new_tokens=12, seed=3)
+    sampled = default_settings(do_sample=True, temperature=1.0, max_new_tokens=12, seed=3)
     assert complete(static, MESSAGES, sampled) == complete(static, MESSAGES, sampled)

@@ -41,3 +41,27 @@ def test_bad_settings_name_the_field(overrides, fragment):
 def test_missing_config_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_defaults_are_written_once_in_defaults_yaml():
+    import dataclasses
+
+    import yaml
+
+    from chatbot.config import Config, default_settings, defaults_path
+    from chatbot.models import GenerationSettings
+
+    sections = {name: field.annotation for name, field in Config.model_fields.items()}
+    with_defaults = [
+        f"{name}.{key}"
+        for name, section in sections.items()
+        for key, field in section.model_fields.items()  # type: ignore[union-attr]
+        if not field.is_required()
+    ]
+    assert len(sections) == 6 and with_defaults == []
+    in_code = [f.name for f in dataclasses.fields(GenerationSettings) if f.default is not dataclasses.MISSING]
+    assert in_code == ["stop"]  # a per-call setting, not configuration
+    written = yaml.safe_load(defaults_path().read_text("utf-8"))["generation"]
+    settings = dataclasses.asdict(default_settings())
+    assert {k: settings[k] for k in written} == written and written
+    assert default_settings(seed=5).seed == 5

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from chatbot.config import default_settings
 from chatbot.engine import Listener, trim_history
-from chatbot.models import GenerationSettings, ModelError
+from chatbot.models import ModelError
 from safety import SafetyScreen, crisis_reply
 from tests.conftest import ExplodingModel, ScriptedModel
 
-SETTINGS = GenerationSettings(max_new_tokens=40, seed=0)
+SETTINGS = default_settings(max_new_tokens=40, seed=0)
 CRISIS = "I'm going to kill myself tonight, I have the pills ready"
 
 

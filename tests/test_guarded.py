@@ -8,10 +8,11 @@ import time
 import pytest
 
 from chatbot.backends.guarded import GuardedModel
-from chatbot.models import GenerationSettings, ModelError, ModelTimeoutError
+from chatbot.config import default_settings
+from chatbot.models import ModelError, ModelTimeoutError
 from tests.conftest import ScriptedModel
 
-SETTINGS = GenerationSettings()
+SETTINGS = default_settings()
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 

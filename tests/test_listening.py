@@ -7,12 +7,12 @@ import itertools
 import pytest
 
 from chatbot.coder import TechniqueCoder
+from chatbot.config import default_settings
 from chatbot.listening import ReflectFirstPipeline, echo, is_repeat, plan_move
-from chatbot.models import GenerationSettings
 from safety import ReplyCheck
 from tests.conftest import ScriptedModel
 
-SETTINGS = GenerationSettings(max_new_tokens=60, seed=7)
+SETTINGS = default_settings(max_new_tokens=60, seed=7)
 USER = "I've been feeling really overwhelmed at work and I can't sleep."
 
 
@@ -467,3 +467,14 @@ def test_a_failed_respond_turn_gets_the_reviewed_fixed_answer(coder):
     planned = trained_pipeline(model, coder).reply([], "What should I do?", SETTINGS)
     assert planned.fallback and planned.move == "respond"
     assert "should" not in planned.text.lower().replace("what should", "")
+
+
+def test_reply_rules_use_general_wording():
+    from chatbot.coder.reply_rules import load_reply_rules, meaning_for
+
+    rules = load_reply_rules()
+    assert rules.any("dismissive", "Well, that's only a game.")
+    assert rules.any("dismissive", "It's just a phase.")
+    assert not rules.any("dismissive", "It sounds like it's just hard right now.")
+    assert meaning_for("I keep waking at 2am.") == "and it's following you into the night"
+    assert rules.any("effort_cues", "I really want to make things work with her.")

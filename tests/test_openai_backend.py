@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from chatbot.backends.openai_compat import OpenAICompatibleChatModel
-from chatbot.models import GenerationSettings, ModelError, ModelNotFoundError, complete
+from chatbot.config import default_settings
+from chatbot.models import ModelError, ModelNotFoundError, complete
 
-GREEDY = GenerationSettings(do_sample=False, max_new_tokens=10, repetition_penalty=1.0)
+GREEDY = default_settings(do_sample=False, max_new_tokens=10, repetition_penalty=1.0)
 MESSAGES = [{"role": "user", "content": "i feel overwhelmed"}]
 
 

@@ -8,9 +8,9 @@ torch = pytest.importorskip("torch")
 
 from chatbot.backends.packing import GROUP_SIZE, pack_4bit_linears, recover_codes  # noqa: E402
 from chatbot.backends.transformers_backend import TransformersChatModel  # noqa: E402
-from chatbot.models import GenerationSettings  # noqa: E402
+from chatbot.config import default_settings  # noqa: E402
 
-GREEDY = GenerationSettings(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+GREEDY = default_settings(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
 
 
 def as_q4_1(weight):

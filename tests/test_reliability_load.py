@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from evals import loadtest
+from evals.scorers import percentile
 
 
 def test_percentiles_interpolate_like_numpy():
@@ -16,8 +17,10 @@ def test_percentiles_interpolate_like_numpy():
 
     values = [0.3, 1.7, 0.9, 4.2, 2.5, 0.1, 3.3]
     for q in (0, 50, 90, 95, 99, 100):
-        assert loadtest.percentile(values, q) == pytest.approx(np.percentile(values, q))
-    assert loadtest.percentile([], 50) is None
+        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    assert loadtest.distribution([])["p50"] is None
 
 
 def test_markers_are_distinct_words_the_leak_check_can_find():

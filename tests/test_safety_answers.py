@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chatbot.config import default_settings
 from chatbot.engine import Listener
-from chatbot.models import GenerationSettings
 from safety import ConversationRisk, SafetyScreen
 from tests.conftest import ExplodingModel
 
@@ -51,7 +51,7 @@ def test_other_answers_do_not_route(screen, turns):
 
 
 def test_the_listener_answers_a_yes_with_the_fixed_reply_and_never_calls_the_model(screen):
-    listener = Listener(ExplodingModel(), screen, settings=GenerationSettings(seed=0))
+    listener = Listener(ExplodingModel(), screen, settings=default_settings(seed=0))
     conv = listener.new_conversation()
     first = listener.respond(conv, CRISIS)
     list(first)
@@ -63,7 +63,7 @@ def test_the_listener_answers_a_yes_with_the_fixed_reply_and_never_calls_the_mod
 
 @pytest.mark.parametrize("answer", ["no", "nah", "ok", "not really"])
 def test_a_bare_no_after_a_crisis_reply_gets_a_careful_fixed_text_not_an_echo(screen, answer):
-    listener = Listener(ExplodingModel(), screen, settings=GenerationSettings(seed=0))
+    listener = Listener(ExplodingModel(), screen, settings=default_settings(seed=0))
     conv = listener.new_conversation()
     list(listener.respond(conv, CRISIS))
     reply = listener.respond(conv, answer)

@@ -113,7 +113,7 @@ def test_the_saved_adapter_loads_and_matches_peft(trainable_tiny_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from chatbot.backends.transformers_backend import TransformersChatModel
-    from chatbot.models import GenerationSettings
+    from chatbot.config import default_settings
     from chatbot.train.lora import train
 
     train(tiny_config(trainable_tiny_dir, tmp_path, max_steps=6), progress=False)
@@ -130,7 +130,7 @@ def test_the_saved_adapter_loads_and_matches_peft(trainable_tiny_dir, tmp_path):
     assert not torch.allclose(plain, reference, atol=1e-4)  # the adapter changes something
     assert model.identity.extra["adapter"] == "last"
     text = "".join(
-        model.stream([{"role": "user", "content": "hello"}], GenerationSettings(max_new_tokens=5, do_sample=False))
+        model.stream([{"role": "user", "content": "hello"}], default_settings(max_new_tokens=5, do_sample=False))
     )
     assert isinstance(text, str)
 

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
+from chatbot.config import default_settings
 from chatbot.conversation import Conversation, Turn
-from chatbot.models import GenerationSettings, ModelIdentity
+from chatbot.models import ModelIdentity
 from chatbot.transcript import (
     export_session,
     safety_events,
@@ -69,7 +70,7 @@ def _conversation() -> Conversation:
             output_safety={"ok": False, "reason": "claims_human", "evidence": ["rule:human"]},
         ),
     ]
-    conv.careful_mode = True
+    conv.risk.careful_mode = True
     return conv
 
 
@@ -78,7 +79,7 @@ def _data(conv: Conversation) -> dict:
     return transcript_data(
         conv,
         model=identity.as_dict(),
-        settings=GenerationSettings(seed=7),
+        settings=default_settings(seed=7),
         exported_at=1_800_000_000.0,
         started_at=1_799_990_000.0,
         disclosures=[{"at": "2027-01-15T08:00:00+00:00", "text": "AI"}],

@@ -12,15 +12,15 @@ import pytest
 import chatbot.engine
 import chatbot.listening
 from chatbot.coder import TechniqueCoder, load_labelled
+from chatbot.config import default_settings
 from chatbot.conversation import Turn
 from chatbot.engine import Listener
 from chatbot.listening import ReflectFirstPipeline
-from chatbot.models import GenerationSettings
 from safety import SafetyScreen, embeddings
 from tests.conftest import ScriptedModel
 
 USER = "Work has been piling up and I can't sleep."
-SETTINGS = GenerationSettings(seed=0)
+SETTINGS = default_settings(seed=0)
 
 
 class CountingEncoder:

@@ -56,12 +56,6 @@ def chat_encoding(
     return cast("BatchEncoding", encoded)  # return_dict=True: always a BatchEncoding
 
 
-def chat_text(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> str:
-    """The chat template applied, as text, up to the assistant's turn."""
-    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-    return cast(str, text)  # tokenize=False: always the rendered text
-
-
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "1").lower() not in ("0", "false", "no", "")
 
@@ -209,11 +203,8 @@ class TransformersChatModel:
     def context_window(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
 
-    def _encode(self, messages: Sequence[Message], assistant_prefix: str = "") -> BatchEncoding:
-        if not assistant_prefix:
-            return chat_encoding(self.tokenizer, messages)
-        prompt = chat_text(self.tokenizer, messages)
-        return self.tokenizer(prompt + assistant_prefix, return_tensors="pt", add_special_tokens=False)
+    def _encode(self, messages: Sequence[Message]) -> BatchEncoding:
+        return chat_encoding(self.tokenizer, messages)
 
     def _prefix_cache_for(self, messages: Sequence[Message], input_ids):
         """A private copy of the KV cache for the system message, if the prompt starts with it."""
@@ -264,7 +255,7 @@ class TransformersChatModel:
             def __call__(self, input_ids, scores, **kwargs):
                 return stop_requested.is_set()
 
-        inputs = self._encode(messages, settings.assistant_prefix)
+        inputs = self._encode(messages)
         streamer = TextIteratorStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.timeout_s
         )
@@ -289,9 +280,7 @@ class TransformersChatModel:
 
         worker = threading.Thread(target=run, name="generate", daemon=True)
         worker.start()
-        text_so_far = settings.assistant_prefix
-        if text_so_far:
-            yield text_so_far  # the model continues these words; they are part of the reply
+        text_so_far = ""
         try:
             for piece in streamer:
                 if piece:

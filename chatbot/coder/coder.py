@@ -2,7 +2,7 @@
 
 Rules catch the unambiguous cues (question forms, advice phrases, summary openers). The rest is
 classified by logistic regressions over MiniLM embeddings, trained at load from the shipped
-labelled utterances (evals/data/coder/labelled.jsonl), deterministically.
+labelled utterances (chatbot/coder/data/labelled.jsonl), deterministically.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SUBTYPE_WEIGHT = 4.0  # lifts the few prompt-overlap features against 384 embedd
 
 
 def labelled_path() -> Path:
-    return Path(str(resources.files("evals"))) / "data" / "coder" / "labelled.jsonl"
+    return Path(str(resources.files("chatbot.coder") / "data" / "labelled.jsonl"))
 
 
 def load_labelled(path: Path | None = None) -> list[dict]:

@@ -125,7 +125,7 @@ def strip_hedges(clause: str, rules: ReplyRules | None = None) -> str:
             m = re.match(rf"{re.escape(hedge)}\b[\s,]*", clause, re.IGNORECASE)
             if m and len(clause) > m.end():
                 clause, changed = clause[m.end() :], True
-    # An "I guess" said in passing goes too: "work is fine I suppose, it keeps me busy".
+    # An "I guess" said in passing goes too: "the flat is okay I suppose, it's near the station".
     for hedge in (h for h in rules.hedges if h.startswith("i ")):
         clause = re.sub(rf",?\s+{re.escape(hedge)}\b(?=\s*(,|$))", "", clause, flags=re.IGNORECASE)
     return clause

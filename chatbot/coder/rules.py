@@ -90,8 +90,8 @@ def question_hit(sentence: str, rules: Rules) -> RuleHit | None:
 
 
 def advice_hit(sentence: str, rules: Rules, prompt: str | None = None) -> RuleHit | None:
-    """prompt: the person's line before it. Saying back their own plan ("I guess I could tell
-    her" -> "you could tell her") is a reflection, not advice."""
+    """prompt: the person's line before it. Saying back their own plan ("maybe I could ask for
+    a day off" -> "you could ask for a day off") is a reflection, not advice."""
     s = normalise(sentence, rules)
     if rules.any("diagnosis", s):
         return RuleHit("advice", None, "rule:diagnosis")
