@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ("evals/data/scenarios", "evals/data/everyday")
 # Hand-written product text: code, rules, prompts, fixed replies.
 PRODUCT_GLOBS = ("chatbot/**/*.py", "chatbot/**/*.yaml", "prompts/*.yaml", "safety/*.py", "safety/*.yaml", "app.py")
-# Not checked here yet, each for a stated reason (remove an entry once its files are clean):
-# - safety/examples*.yaml: the crisis screen's curated look-alikes, being reorganised separately;
-# (*.jsonl training corpora under chatbot/ are data, not hand-written rules: not globbed here.)
-NOT_YET = ("safety/examples.yaml", "safety/examples_fresh.yaml", "safety/examples_wide.yaml")
+# Not checked here yet (add a glob once the files are clean): safety/examples/*.yaml, the crisis
+# screen's curated examples, still share some five-word runs with everyday lines; rewording them
+# changes the screen's decisions, so it waits for a measured change. *.jsonl training corpora under
+# chatbot/ are data, not hand-written rules: not globbed here.
+NOT_YET: tuple[str, ...] = ()
 N = 5
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Everyday phrases whose five-word runs say nothing about the evals. The last two are the plain ways
