@@ -89,7 +89,7 @@ class Settings(BaseModel):
 
 
 class ExamplesFile(Settings):
-    """The settings with every example, crisis ones in CATEGORIES order (the embedding order)."""
+    """The settings with every example, each kind in id order (the embedding order)."""
 
     crisis: tuple[CrisisExample, ...]
     safe: tuple[SafeExample, ...]
@@ -144,6 +144,10 @@ def load_examples_file() -> ExamplesFile:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ResourceFileError(f"safety examples: duplicate ids {duplicates[:5]}")
+    # Embedded in batches by an int8 model whose activation scale depends on the batch, so the
+    # order is fixed by id (a new example takes the next number and leaves earlier batches alone).
+    crisis.sort(key=lambda e: e.id)
+    safe.sort(key=lambda e: e.id)
     return ExamplesFile(**dict(settings), crisis=tuple(crisis), safe=tuple(safe))
 
 

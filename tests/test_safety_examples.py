@@ -33,3 +33,16 @@ def test_a_crisis_example_in_the_wrong_category_file_is_an_error(tmp_path, monke
     monkeypatch.setattr(semantic, "_parse", parse)
     with pytest.raises(ResourceFileError, match=r"abuse\.yaml"):
         semantic.load_examples_file()
+
+
+def test_examples_are_embedded_in_id_order_with_numbered_ids():
+    # int8 embeddings depend on the batch: a fixed order keeps the examples' vectors stable
+    import re
+
+    from safety.semantic import load_examples_file
+
+    examples = load_examples_file()
+    crisis, safe = [e.id for e in examples.crisis], [e.id for e in examples.safe]
+    assert crisis == sorted(crisis) and safe == sorted(safe)
+    assert all(re.fullmatch(r"ex-\d{4}", i) for i in crisis)
+    assert all(re.fullmatch(r"ex-none-\d{4}", i) for i in safe)
