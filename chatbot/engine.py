@@ -224,7 +224,7 @@ class Listener:
                 # The pipeline ran the rail on its chosen text already; without a rail it did not.
                 check = planned.check or self._check_reply(planned.text, text)
                 reply = planned.text if check.ok else self._replacement(check)
-                if check.ok:
+                if check.ok and getattr(self.pipeline, "coder", None) is self.coder:
                     technique = planned.technique()  # coded once, by the pipeline
                 for piece in stream_words(reply):
                     if first_token is None:

@@ -108,9 +108,12 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
     coder = default_coder()
     pipeline = None
     if model is not None and config.listening.pipeline:
+        # The pipeline's move checks were built and measured with the rules coder (the fine-tuned
+        # one reads some general-statement reflections as information); the labels people see,
+        # demo mode and the MITI figures come from the fine-tuned coder.
         pipeline = ReflectFirstPipeline(
             model,
-            coder,
+            default_coder("rules"),
             candidates=config.listening.candidates,
             reply_check=screen.check_reply,
         )

@@ -193,3 +193,25 @@ def test_a_reply_with_a_reflection_and_a_question_is_coded_as_both(screen):
     turn = listener.respond(conv, "The move has been exhausting.").consume()
     codes = [s["code"] for s in turn.technique["segments"]]
     assert "reflection" in codes and "question" in codes
+
+
+def test_a_reply_checked_by_one_coder_is_labelled_once_by_the_listeners_own(screen):
+    from chatbot.coder import Code, TechniqueCoder
+    from chatbot.listening import ReflectFirstPipeline
+
+    class LabelCoder:
+        calls = 0
+
+        def code_all(self, text, prompt=None):
+            LabelCoder.calls += 1
+            return [Code("question", "open", 0.9, "encoder")]
+
+        def code(self, text, prompt=None):
+            return self.code_all(text, prompt)[0]
+
+    model = ScriptedModel(["What has the week been like for you?"] * 3)
+    pipeline = ReflectFirstPipeline(model, TechniqueCoder.load(), candidates=1, reply_check=screen.check_reply)
+    listener = Listener(model, screen, settings=default_settings(seed=0), pipeline=pipeline, coder=LabelCoder())
+    turn = listener.respond(listener.new_conversation(), "Work has been piling up and I can't sleep.").consume()
+    assert turn.kind == "listening"
+    assert LabelCoder.calls == 1 and turn.technique is not None and turn.technique["evidence"] == "encoder"

@@ -38,7 +38,7 @@ class TargetJudge:
         self.screen = SafetyScreen()
         self.pipeline = ReflectFirstPipeline(
             None,  # type: ignore[arg-type]  # judging never calls the model
-            default_coder(),
+            default_coder("rules"),  # the coder the app's pipeline checks with
             reply_check=self.screen.check_reply,
             trained=True,  # the checks a trained model's reply must pass
         )
