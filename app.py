@@ -120,7 +120,7 @@ def build_app(
         for event in streams:
             event.then(None, js=BUSY_OFF)
         stop_btn.click(None, js=BUSY_OFF)
-        stop_btn.click(h.stopped, [session], chat_out, cancels=streams)
+        stop_btn.click(h.stopped, [msg, session], chat_out, cancels=streams)
         undo_btn.click(h.undo, [session], view_out)
         delete_out = [*view_out[:-1], files, session]
         delete_btn.click(h.delete, [session, files], delete_out)

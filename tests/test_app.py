@@ -156,7 +156,8 @@ def test_send_streams_a_growing_reply_then_announces_it(handlers, listener):
     listener.model.enqueue("That sounds exhausting. Work follows you into the night. What keeps you up?")
     session = handlers.new_session()
     outputs = run(handlers.send(WORK, session))
-    assert all(out[0] == "" for out in outputs)  # the box is emptied
+    assert outputs[0][0] == ""  # the box is emptied once, then left alone
+    assert all(not isinstance(out[0], str) for out in outputs[1:])
     bubbles = [out[1][-1]["content"] for out in outputs[1:-1]]
     assert len(bubbles) >= 2 and all(len(a) < len(b) for a, b in itertools.pairwise(bubbles))
     assert TEXTS["reply_done"] in outputs[-1][4]
@@ -171,9 +172,30 @@ def test_stop_closes_the_model_stream_and_gives_the_message_back(handlers, liste
     next(gen), next(gen)  # the user bubble, then the first streamed sentence
     gen.close()
     assert listener.model.closed_early == before + 1
-    box, messages, *_ = handlers.stopped(session)
+    box, messages, *_ = handlers.stopped("", session)
     assert box["value"] == WORK
     assert session.conversation.turns == [] and messages[-1]["content"] == TEXTS["first_message"]
+
+
+def test_stop_keeps_what_was_typed_since(handlers, listener):
+    session = handlers.new_session()
+    gen = handlers.send(WORK, session)
+    next(gen)
+    gen.close()
+    box, *_ = handlers.stopped("And another thing.", session)
+    assert box["value"] == f"{WORK}\n\nAnd another thing."
+
+
+def test_stop_as_the_reply_finishes_keeps_no_turn(handlers, listener):
+    session = handlers.new_session()
+    gen = handlers.send(WORK, session)
+    next(gen)  # the user bubble; the reply is being written
+    session.stop.set()  # Stop pressed: the reply must not be kept even if it completes
+    rest = list(gen)
+    assert session.conversation.turns == []
+    assert all(TEXTS["reply_done"] not in out[4] for out in rest)
+    # the last output (which Gradio shows again when a stream ends) is the log without the reply
+    assert TEXTS["reply_stopped"] in rest[-1][4] and rest[-1][1][-1]["content"] == TEXTS["first_message"]
 
 
 def test_crisis_shows_a_help_panel_that_stays_for_the_session(handlers, listener):

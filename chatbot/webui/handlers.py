@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatbot.factory import offline_environment
+from chatbot.stopping import Stopped
 from chatbot.webui import render
 from chatbot.webui.session import (
     Session,
@@ -88,12 +90,15 @@ class ChatHandlers:
         # A lone surrogate (half an emoji pair) cannot be serialised back to the page.
         text = _LONE_SURROGATE.sub("\ufffd", text or "")
         remind_if_due(session, self.clock(), self.texts["reminder"])
+        if session.stop is not None:
+            session.stop.set()  # an earlier reply of this session still running is abandoned
+        stop = session.stop = threading.Event()
         session.pending = text
         before = self.messages(session)
         user = {"role": "user", "content": render.as_plain_text(text or "")}
         quiet = (gr.skip(), gr.skip(), render.status_html(""))  # panels change only at the end
         yield (before + [user], *quiet)
-        reply = self.listener.respond(session.conversation, text)
+        reply = self.listener.respond(session.conversation, text, stop=stop)
         pieces = iter(reply)
         shown = ""
         try:
@@ -101,15 +106,30 @@ class ChatHandlers:
                 shown += piece
                 bubble = {"role": "assistant", "content": render.as_plain_text(shown)}
                 yield (before + [user, bubble], *quiet)
+        except Stopped:
+            # Gradio shows a finished stream's last output again: make that the log without
+            # this reply (`stopped` has put the message back in the box).
+            yield self.view(session, self.texts["reply_stopped"])
+            return
         finally:
             pieces.close()
+        if stop.is_set():
+            # Stop came as the reply finished: Stop means it is not kept (a crisis reply always is).
+            if reply.turn is not None and reply.turn.kind != "crisis":
+                session.conversation.undo()
+            yield self.view(session, self.texts["reply_stopped"])
+            return
         session.pending = None
         yield self.view(session, self.texts["reply_done"])
 
     def send(self, text: str, session: Session) -> Iterator[tuple]:
-        """Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+        """Outputs: textbox, chatbot, help panel, MITI panel, status, session. The box is emptied
+        once, when the message is taken; later outputs leave it alone, so nothing typed or put
+        back there meanwhile (Stop) is overwritten."""
+        box: Any = ""
         for view in self._stream(session, text):
-            yield ("", *view, session)
+            yield (box, *view, session)
+            box = gr.skip()
 
     def retry(self, session: Session) -> Iterator[tuple]:
         """Send the last message again in place of its reply. Outputs as `undo`."""
@@ -120,10 +140,15 @@ class ChatHandlers:
         for view in self._stream(session, last.user_text):
             yield (*view, session)
 
-    def stopped(self, session: Session) -> tuple:
-        """After Stop: the unfinished reply is not kept; the message goes back in the box.
-        Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+    def stopped(self, typed: str | None, session: Session) -> tuple:
+        """After Stop: the unfinished reply is not kept; the message goes back in the box, before
+        anything typed there since. Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+        if session.stop is not None:
+            session.stop.set()  # reaches the model even inside a blocking call
         text, session.pending = session.pending, None
+        typed = (typed or "").strip()
+        if text is not None and typed and typed != text.strip():
+            text = f"{text}\n\n{typed}"
         box = gr.update(value=text) if text is not None else gr.update()
         status = self.texts["reply_stopped"] if text is not None else ""
         return (box, *self.view(session, status), session)

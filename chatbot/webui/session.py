@@ -6,6 +6,7 @@ Kept in a gr.State, so each browser tab has its own; nothing here is shared or m
 from __future__ import annotations
 
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -40,6 +41,7 @@ class Session:
     demo: bool = False
     help_open: bool = False  # "Get help now" was pressed
     pending: str | None = None  # the message whose reply is being written (restored on Stop)
+    stop: threading.Event | None = None  # Stop for the reply being written; each reply has its own
     export_dir: str | None = None  # created on the first export only
 
     @property
@@ -79,5 +81,7 @@ def delete_session(session: Session, now: float, first_message: str) -> None:
     delete_exports(session)
     session.conversation.clear()
     session.pending = None
+    if session.stop is not None:
+        session.stop.set()  # a reply still being written belongs to the deleted conversation
     session.notices = [Notice(0, first_message, now)]
     session.disclosed_at = now

@@ -56,6 +56,8 @@ _CSS = Template("""
 .help-panel h2 { color: $panel_heading; margin: 0 0 0.5rem 0; font-size: 1.25rem; }
 .help-emergency { font-size: 1.15rem; color: $panel_heading; }
 .help-extra { color: $panel_extra; }
+/* The status line is for screen readers; its progress overlay would cover Send and Stop. */
+#reply-status [data-testid="status-tracker"] { display: none !important; }
 .miti-panel table { border-collapse: collapse; width: 100%; }
 .miti-panel th, .miti-panel td { border: 1px solid $table_border; padding: 0.3rem 0.5rem;
   text-align: left; }
