@@ -128,6 +128,15 @@ def test_miti_panel_rates_against_thresholds():
     assert "<td>0.0</td>" in low and "below fair" in low
 
 
+def test_miti_panel_does_not_rate_a_ratio_with_no_questions():
+    from chatbot.coder import Code, miti_summary
+
+    html = render.miti_panel_html(miti_summary([Code("reflection", "complex", 1, "t")]))
+    ratio_row = html.split("</tr>")[1]  # header row, then Reflection : question
+    assert "no questions yet" in ratio_row and "not rated yet" in ratio_row
+    assert "rating-good" not in ratio_row and ">good<" not in ratio_row
+
+
 # -- session rules -------------------------------------------------------------------------------
 def test_disclosure_is_repeated_every_three_hours():
     session = new_session(Conversation(), 0.0, "first")

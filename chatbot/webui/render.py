@@ -103,8 +103,12 @@ def help_panel_html(directory: Any, country_code: str, texts: dict) -> str:
     )
 
 
+def _unbounded(value: Any) -> bool:
+    return value == "inf" or (isinstance(value, float) and math.isinf(value))
+
+
 def _fmt(value: Any, suffix: str = "") -> str:
-    if value is None or value == "inf" or (isinstance(value, float) and math.isinf(value)):
+    if value is None or _unbounded(value):
         return "no questions yet" if value is not None else "n/a"
     return f"{value:.1f}{suffix}"
 
@@ -114,8 +118,10 @@ def miti_panel_html(summary: dict | None) -> str:
     if not summary or not summary.get("total"):
         return '<div class="miti-panel"><p>No coded listener replies yet.</p></div>'
     ratings = summary["ratings"]
+    # With no question asked the ratio is unbounded: that is too little to rate, not "good".
+    r_to_q_rating = "not rated yet" if _unbounded(summary["r_to_q"]) else ratings["r_to_q"]
     rows = [
-        ("Reflection : question", _fmt(summary["r_to_q"]), ratings["r_to_q"], "≥ 1 fair, ≥ 2 good"),
+        ("Reflection : question", _fmt(summary["r_to_q"]), r_to_q_rating, "≥ 1 fair, ≥ 2 good"),
         (
             "Complex reflections",
             _fmt(summary["pct_complex_reflections"], " %"),
