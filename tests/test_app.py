@@ -107,7 +107,9 @@ def test_help_panel_puts_emergency_first_escapes_and_falls_back():
     uk = render.help_panel_html(directory, "UK", TEXTS)
     assert uk.index("999") < uk.index("Samaritans")
     assert 'data-country="INTL"' in render.help_panel_html(directory, "ZZ", TEXTS)
-    res = SimpleNamespace(name="<b>x</b>", display="call", hours=None, audience=None, verified=True)
+    res = SimpleNamespace(
+        name="<b>x</b>", display="call", hours=None, audience=None, verified=True, how=("call",), contact="1"
+    )
     country = SimpleNamespace(name="Test", emergency=SimpleNamespace(number="112"), resources=[res])
     fake = SimpleNamespace(country=lambda code: ("T", country))
     assert "<b>x</b>" not in render.help_panel_html(fake, "T", TEXTS)
@@ -135,6 +137,45 @@ def test_miti_panel_does_not_rate_a_ratio_with_no_questions():
     ratio_row = html.split("</tr>")[1]  # header row, then Reflection : question
     assert "no questions yet" in ratio_row and "not rated yet" in ratio_row
     assert "rating-good" not in ratio_row and ">good<" not in ratio_row
+
+
+def test_help_panel_numbers_are_links_and_it_never_doubts_itself():
+    from safety import load_resources
+
+    directory = load_resources()
+    us = render.help_panel_html(directory, "US", TEXTS)
+    assert 'href="tel:911"' in us and 'href="tel:988"' in us and 'href="sms:988"' in us
+    assert 'href="sms:741741?&amp;body=HOME"' in us  # Crisis Text Line: the keyword goes with it
+    assert 'href="sms:88788?&amp;body=START"' in us  # texts go to the text number, not the phone line
+    assert "not confirmed" not in us and "Childhelp" not in us  # unverified lines are left out
+    assert "RAINN" in us and 'href="tel:18006564673"' in us  # checked against its own page
+    nz = render.help_panel_html(directory, "NZ", TEXTS)
+    assert "Find A Helpline" in nz and 'href="tel:111"' in nz  # no checked line: the directory
+    for code in ("US", "CA", "UK", "IE", "AU", "NZ", "DE", "FR", "IN", "INTL"):
+        assert "not confirmed" not in render.help_panel_html(directory, code, TEXTS), code
+
+
+def test_help_panel_can_be_hidden_and_a_new_crisis_reopens_it(handlers):
+    session = handlers.new_session("US")
+    run(handlers.send(CRISIS, session))
+    assert session.show_help
+    panel, _ = handlers.hide_help(session)
+    assert panel["visible"] is False
+    assert handlers.open_help(session)[0]["visible"] is True  # one tap away
+    handlers.hide_help(session)
+    out = run(handlers.send(CRISIS, session))[-1]
+    assert out[2]["visible"] is True
+
+
+def test_browser_country_sets_the_help_lines_for_this_session(handlers):
+    session = handlers.new_session("US")
+    dropdown, panel, _ = handlers.browser_country("GB", session)
+    assert dropdown["value"] == "UK" and session.conversation.country == "UK"
+    assert "999" in panel["value"]
+    handlers.browser_country("BR", session)  # not in the directory: the international list
+    assert session.conversation.country == "INTL"
+    handlers.browser_country("", session)  # the browser said nothing: keep what was there
+    assert session.conversation.country == "INTL"
 
 
 # -- session rules -------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ class ChatHandlers:
             return
         finally:
             pieces.close()
+        if reply.turn is not None and reply.turn.kind == "crisis":
+            session.help_hidden = False  # a new crisis opens the help panel again
         if stop.is_set():
             # Stop came as the reply finished: Stop means it is not kept (a crisis reply always is).
             if reply.turn is not None and reply.turn.kind != "crisis":
@@ -167,8 +169,21 @@ class ChatHandlers:
     # -- help --------------------------------------------------------------------------------
     def open_help(self, session: Session) -> tuple:
         """Outputs: help panel, session."""
-        session.help_open = True
+        session.help_open, session.help_hidden = True, False
         return self.help_update(session), session
+
+    def hide_help(self, session: Session) -> tuple:
+        """The panel's own "Hide" button. Outputs: help panel, session."""
+        session.help_hidden = True
+        return self.help_update(session), session
+
+    def browser_country(self, guess: str | None, session: Session) -> tuple:
+        """The country the browser suggests (language region, time zone), used until the person
+        picks one; kept in this session only. Outputs: country selector, help panel, session."""
+        if not (guess or "").strip():
+            return gr.update(), self.help_update(session), session
+        session.conversation.country = self.country_code(guess)
+        return gr.update(value=session.conversation.country), self.help_update(session), session
 
     def set_country(self, code: str, session: Session) -> tuple:
         """Outputs: help panel, session. Later crisis replies use the new country too."""

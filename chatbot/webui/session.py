@@ -40,14 +40,15 @@ class Session:
     notices: list[Notice] = field(default_factory=list)
     demo: bool = False
     help_open: bool = False  # "Get help now" was pressed
+    help_hidden: bool = False  # the person closed the panel; "Get help now" or a new crisis reopens it
     pending: str | None = None  # the message whose reply is being written (restored on Stop)
     stop: threading.Event | None = None  # Stop for the reply being written; each reply has its own
     export_dir: str | None = None  # created on the first export only
 
     @property
     def show_help(self) -> bool:
-        """Once shown, the help panel stays for the rest of the session."""
-        return self.help_open or self.conversation.careful_mode
+        """Once shown, the help panel stays until the person closes it (one tap reopens it)."""
+        return not self.help_hidden and (self.help_open or self.conversation.careful_mode)
 
 
 def new_session(conversation: Conversation, now: float, first_message: str) -> Session:

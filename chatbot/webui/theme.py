@@ -58,6 +58,13 @@ _CSS = Template("""
 .help-extra { color: $panel_extra; }
 /* The status line is for screen readers; its progress overlay would cover Send and Stop. */
 #reply-status [data-testid="status-tracker"] { display: none !important; }
+.help-link { display: inline-block; min-height: 44px; box-sizing: border-box; margin: 0.25rem 0.5rem 0 0;
+  padding: 0.6rem 0.8rem; border: 2px solid $panel_border; border-radius: 6px; background: $panel_bg;
+  color: $panel_heading; font-weight: 700; }
+.help-hide { display: block; min-height: 44px; margin-top: 0.5rem; padding: 0.5rem 0.8rem;
+  border: 1px solid $panel_border; border-radius: 6px; background: $panel_bg; color: $panel_fg; }
+.help-link:focus-visible, .help-hide:focus-visible, #help-heading:focus-visible {
+  outline: 3px solid $focus; outline-offset: 2px; }
 .miti-panel table { border-collapse: collapse; width: 100%; }
 .miti-panel th, .miti-panel td { border: 1px solid $table_border; padding: 0.3rem 0.5rem;
   text-align: left; }
