@@ -119,15 +119,28 @@ class Listener:
 
     # -- one turn -------------------------------------------------------------------------
     def respond(
-        self, conversation: Conversation, raw_text: str | bytes | None, stop: threading.Event | None = None
+        self,
+        conversation: Conversation,
+        raw_text: str | bytes | None,
+        stop: threading.Event | None = None,
+        attempt: int = 0,
     ) -> Reply:
         """`stop`: set it (the person pressed Stop) and the model stops at its next piece; iterating
-        the reply then raises `stopping.Stopped` and no turn is recorded."""
+        the reply then raises `stopping.Stopped` and no turn is recorded. `attempt`: how many times
+        this message was retried; each attempt samples with its own seed, so Retry gives a new reply."""
         done: list[Turn] = []
-        return Reply(self._respond(conversation, raw_text, done, stop), _done=done)
+        settings = self.settings
+        if attempt and settings.seed is not None:
+            settings = settings.with_(seed=settings.seed + 7919 * attempt)
+        return Reply(self._respond(conversation, raw_text, done, stop, settings), _done=done)
 
     def _respond(
-        self, conv: Conversation, raw_text: str | bytes | None, done: list[Turn], stop: threading.Event | None = None
+        self,
+        conv: Conversation,
+        raw_text: str | bytes | None,
+        done: list[Turn],
+        stop: threading.Event | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Iterator[str]:
         started = time.perf_counter()
         cleaned = clean_user_text(raw_text, self.max_message_chars)
@@ -162,7 +175,9 @@ class Listener:
             turn = Turn(cleaned.text, text, "model_error", safety=assessment.as_dict())
             done.append(self._record(conv, turn, started))
             return
-        yield from self._listen(self.model, conv, cleaned.text, reading, assessment, started, done, stop)
+        yield from self._listen(
+            self.model, conv, cleaned.text, reading, assessment, started, done, stop, settings or self.settings
+        )
 
     def _assess(self, conv: Conversation, text: str) -> Assessment:
         try:
@@ -219,12 +234,14 @@ class Listener:
         started: float,
         done: list[Turn],
         stop: threading.Event | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Iterator[str]:
         """A model reply; `model` is `self.model`, passed in once the caller has checked it is there."""
+        settings = settings or self.settings
         system: Message = {"role": "system", "content": self.system_prompt}
         user: Message = {"role": "user", "content": text}
         budget = min(self.history_tokens, model.identity.context_window)
-        budget -= self.settings.max_new_tokens
+        budget -= settings.max_new_tokens
         history = trim_history(self._model_history(conv), system, user, budget, model.count_tokens)
         meta: dict[str, Any] = {"history_messages": len(history)}
         first_token: float | None = None
@@ -234,7 +251,7 @@ class Listener:
         try:
             if self.pipeline is not None:
                 with stopping.watching(stop):  # one blocking call: Stop must reach inside it
-                    planned = self.pipeline.reply(history, text, self.settings, reading)
+                    planned = self.pipeline.reply(history, text, settings, reading)
                 stopping.check(stop)
                 move, tokens = planned.move, planned.tokens
                 meta.update(fallback=planned.fallback, candidates=len(planned.candidates))
@@ -249,7 +266,7 @@ class Listener:
                     yield piece
             else:
                 reply, check, tokens, first_token = yield from self._stream_screened(
-                    model, [system, *history, user], text, started, stop
+                    model, [system, *history, user], text, started, stop, settings
                 )
         except ModelError as exc:
             log.error("model failed: %s", type(exc).__name__)
@@ -288,9 +305,10 @@ class Listener:
         user_text: str,
         started: float,
         stop: threading.Event | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Generator[str, None, tuple[str, ReplyCheck, int, float | None]]:
         """Bare model: release text a sentence at a time, each only after the rail passes it."""
-        stream = model.stream(messages, self.settings)
+        stream = model.stream(messages, settings or self.settings)
         try:
             result = yield from self._release_screened(stream, user_text, started, stop)
         finally:

@@ -65,3 +65,23 @@ def test_stop_ends_a_bare_model_stream_between_pieces(screen):
     assert conv.turns == []
     assert inner.lock.acquire(timeout=10)
     inner.lock.release()
+
+
+class SeedRecordingModel(ScriptedModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seeds: list[int | None] = []
+
+    def stream(self, messages, settings):
+        self.seeds.append(settings.seed)
+        yield from super().stream(messages, settings)
+
+
+def test_each_retry_samples_with_its_own_seed(screen):
+    model = SeedRecordingModel()
+    listener = Listener(model, screen)
+    conv = listener.new_conversation()
+    for attempt in (0, 1, 2, 0):
+        listener.respond(conv, "Work has been a lot lately.", attempt=attempt).consume()
+    assert model.seeds[0] == model.seeds[3] == listener.settings.seed  # a first try is reproducible
+    assert len(set(model.seeds[:3])) == 3

@@ -85,7 +85,7 @@ class ChatHandlers:
         return (self.messages(session), self.help_update(session), self.miti_html(session), render.status_html(status))
 
     # -- chat --------------------------------------------------------------------------------
-    def _stream(self, session: Session, text: str) -> Iterator[tuple]:
+    def _stream(self, session: Session, text: str, attempt: int = 0) -> Iterator[tuple]:
         """Yield the growing reply; closing this generator (Stop) closes the model stream."""
         # A lone surrogate (half an emoji pair) cannot be serialised back to the page.
         text = _LONE_SURROGATE.sub("\ufffd", text or "")
@@ -98,7 +98,7 @@ class ChatHandlers:
         user = {"role": "user", "content": render.as_plain_text(text or "")}
         quiet = (gr.skip(), gr.skip(), render.status_html(""))  # panels change only at the end
         yield (before + [user], *quiet)
-        reply = self.listener.respond(session.conversation, text, stop=stop)
+        reply = self.listener.respond(session.conversation, text, stop=stop, attempt=attempt)
         pieces = iter(reply)
         shown = ""
         try:
@@ -128,6 +128,7 @@ class ChatHandlers:
         """Outputs: textbox, chatbot, help panel, MITI panel, status, session. The box is emptied
         once, when the message is taken; later outputs leave it alone, so nothing typed or put
         back there meanwhile (Stop) is overwritten."""
+        session.retries = 0
         box: Any = ""
         for view in self._stream(session, text):
             yield (box, *view, session)
@@ -139,7 +140,8 @@ class ChatHandlers:
         if last is None:
             yield (*self.view(session), session)
             return
-        for view in self._stream(session, last.user_text):
+        session.retries += 1  # a new sample each time, not the same reply again
+        for view in self._stream(session, last.user_text, attempt=session.retries):
             yield (*view, session)
 
     def stopped(self, typed: str | None, session: Session) -> tuple:

@@ -43,6 +43,7 @@ class Session:
     help_hidden: bool = False  # the person closed the panel; "Get help now" or a new crisis reopens it
     pending: str | None = None  # the message whose reply is being written (restored on Stop)
     stop: threading.Event | None = None  # Stop for the reply being written; each reply has its own
+    retries: int = 0  # Retry presses for the last message: each one samples a different reply
     export_dir: str | None = None  # created on the first export only
 
     @property

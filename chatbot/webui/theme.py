@@ -51,6 +51,8 @@ _CSS = Template("""
   border: 2px solid $help_button_border; }
 #get-help:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
   outline: 3px solid $focus; outline-offset: 2px; }
+/* Gradio's own textbox style removes the outline; where you type must show it has focus. */
+#message textarea:focus { outline: 3px solid $focus !important; outline-offset: 1px; }
 .help-panel { border: 3px solid $panel_border; border-radius: 8px; background: $panel_bg;
   color: $panel_fg; padding: 0.75rem 1rem; }
 .help-panel h2 { color: $panel_heading; margin: 0 0 0.5rem 0; font-size: 1.25rem; }

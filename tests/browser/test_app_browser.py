@@ -300,6 +300,8 @@ def test_keyboard_only_send(audited, app_url):
     page, _ = audited
     page.goto(app_url)
     page.locator("#message textarea").focus()
+    ring = page.evaluate("() => getComputedStyle(document.querySelector('#message textarea')).outlineStyle")
+    assert ring == "solid"  # a visible focus ring where you type
     page.keyboard.type("Just checking in.")
     page.keyboard.press("Shift+Enter")
     page.keyboard.type("Second line.")
