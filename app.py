@@ -28,7 +28,45 @@ from chatbot.webui.theme import CSS, make_theme  # noqa: E402
 # lets screen readers announce the reply once, when it is complete.
 _BUSY = "() => {{ document.querySelector('#chat-log [role=log]')?.setAttribute('aria-busy', '{}'); }}"
 BUSY_ON, BUSY_OFF = _BUSY.format("true"), _BUSY.format("false")
-SHOW_HELP = "() => { document.getElementById('help-panel')?.scrollIntoView({block: 'start'}); }"
+# Bring the panel into view and move focus to its heading, once the update has rendered.
+SHOW_HELP = """() => {
+  let tries = 0;
+  const show = () => {
+    const heading = document.querySelector('#help-panel #help-heading');
+    if (!heading) { if (tries++ < 40) setTimeout(show, 50); return; }
+    document.getElementById('help-panel').scrollIntoView({block: 'start'});
+    heading.focus();
+  };
+  show();
+}"""
+# Only the panel's own Hide button sends a click to the server (not its phone links).
+HELP_PANEL_JS = "element.addEventListener('click', (e) => { if (e.target.closest('.help-hide')) trigger('click'); });"
+# The country for help lines, from the browser: its time zone (where the person is), else the
+# region of its language ("en-GB"). Nothing is stored; the person can change it.
+GUESS_COUNTRY = r"""(current, session) => {
+  const guess = (() => {
+  const zones = {'Europe/London': 'GB', 'Europe/Belfast': 'GB', 'Europe/Dublin': 'IE',
+    'Europe/Berlin': 'DE', 'Europe/Busingen': 'DE', 'Europe/Paris': 'FR', 'Asia/Kolkata': 'IN',
+    'Asia/Calcutta': 'IN', 'Pacific/Auckland': 'NZ', 'Pacific/Chatham': 'NZ'};
+  const canada = ['Toronto', 'Vancouver', 'Edmonton', 'Winnipeg', 'Halifax', 'St_Johns', 'Regina',
+    'Moncton', 'Whitehorse', 'Yellowknife', 'Iqaluit', 'Glace_Bay', 'Goose_Bay', 'Montreal'];
+  const usa = ['New_York', 'Chicago', 'Denver', 'Los_Angeles', 'Phoenix', 'Anchorage', 'Detroit',
+    'Boise', 'Juneau', 'Adak', 'Sitka', 'Nome', 'Menominee'];
+  let tz = '';
+  try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) {}
+  const city = tz.startsWith('America/') ? tz.slice(8) : '';
+  if (zones[tz]) return zones[tz];
+  if (tz.startsWith('Australia/')) return 'AU';
+  if (canada.includes(city)) return 'CA';
+  if (usa.includes(city) || /^(Indiana|Kentucky|North_Dakota)\//.test(city) || tz === 'Pacific/Honolulu') return 'US';
+  for (const lang of navigator.languages || [navigator.language]) {
+    const m = /^[a-z]{2,3}[-_]([a-z]{2})\b/i.exec(lang || '');
+    if (m) return m[1].toUpperCase();
+  }
+  return '';
+  })();
+  return [guess, session];
+}"""
 
 
 def launch_options() -> dict[str, Any]:
@@ -63,7 +101,7 @@ def build_app(
             gr.Markdown(f"# {texts['title']}")
             help_btn = gr.Button(texts["help_button"], elem_id="get-help", scale=0, min_width=180)
         gr.Markdown(texts["disclosure"], elem_id="disclosure")
-        help_panel = gr.HTML(visible=False, elem_id="help-panel")
+        help_panel = gr.HTML(visible=False, elem_id="help-panel", js_on_load=HELP_PANEL_JS)
         chatbot = gr.Chatbot(
             value=[{"role": "assistant", "content": texts["first_message"]}],
             elem_id="chat-log",
@@ -121,14 +159,22 @@ def build_app(
         for event in streams:
             event.then(None, js=BUSY_OFF)
         stop_btn.click(None, js=BUSY_OFF)
-        stop_btn.click(h.stopped, [session], chat_out, cancels=streams)
+        stop_btn.click(h.stopped, [msg, session], chat_out, cancels=streams)
         undo_btn.click(h.undo, [session], view_out)
         delete_out = [*view_out[:-1], files, session]
         delete_btn.click(h.delete, [session, files], delete_out)
         chatbot.clear(h.delete, [session, files], delete_out)  # the log's own trash icon
         export_btn.click(h.export, [session], [files, session])
         help_btn.click(h.open_help, [session], [help_panel, session]).then(None, js=SHOW_HELP)
+        help_panel.click(h.hide_help, [session], [help_panel, session])
         country_dd.change(h.set_country, [country_dd, session], [help_panel, session])
+        demo.load(
+            h.browser_country,
+            [country_dd, session],
+            [country_dd, help_panel, session],
+            js=GUESS_COUNTRY,
+            show_progress="hidden",
+        )
         demo_toggle.change(h.set_demo, [demo_toggle, session], [chatbot, demo_col, miti, session])
         practice_btn.click(h.practice, [practice, session, practice_person], practice_out)
     return demo

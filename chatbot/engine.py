@@ -11,11 +11,13 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chatbot import stopping
 from chatbot.coder.codes import technique_record
 from chatbot.config import default_settings
 from chatbot.conversation import Conversation, Turn
@@ -64,9 +66,16 @@ class Reply:
     _done: list[Turn] = field(default_factory=list)
 
     def __iter__(self) -> Generator[str, None, None]:
-        for piece in self._pieces:
-            self.text += piece
-            yield piece
+        try:
+            for piece in self._pieces:
+                self.text += piece
+                yield piece
+        finally:
+            # Closing this reply (Stop) closes the turn's generators and the model stream now,
+            # not whenever the garbage collector gets to them.
+            close = getattr(self._pieces, "close", None)
+            if close:
+                close()
         if self._done:
             self.turn = self._done[0]
 
@@ -110,11 +119,30 @@ class Listener:
         return Conversation(country=country or self.default_country, risk=ConversationRisk())
 
     # -- one turn -------------------------------------------------------------------------
-    def respond(self, conversation: Conversation, raw_text: str | bytes | None) -> Reply:
+    def respond(
+        self,
+        conversation: Conversation,
+        raw_text: str | bytes | None,
+        stop: threading.Event | None = None,
+        attempt: int = 0,
+    ) -> Reply:
+        """`stop`: set it (the person pressed Stop) and the model stops at its next piece; iterating
+        the reply then raises `stopping.Stopped` and no turn is recorded. `attempt`: how many times
+        this message was retried; each attempt samples with its own seed, so Retry gives a new reply."""
         done: list[Turn] = []
-        return Reply(self._respond(conversation, raw_text, done), _done=done)
+        settings = self.settings
+        if attempt and settings.seed is not None:
+            settings = settings.with_(seed=settings.seed + 7919 * attempt)
+        return Reply(self._respond(conversation, raw_text, done, stop, settings), _done=done)
 
-    def _respond(self, conv: Conversation, raw_text: str | bytes | None, done: list[Turn]) -> Iterator[str]:
+    def _respond(
+        self,
+        conv: Conversation,
+        raw_text: str | bytes | None,
+        done: list[Turn],
+        stop: threading.Event | None = None,
+        settings: GenerationSettings | None = None,
+    ) -> Iterator[str]:
         started = time.perf_counter()
         cleaned = clean_user_text(raw_text, self.max_message_chars)
         if cleaned.problem == "empty":
@@ -148,7 +176,9 @@ class Listener:
             turn = Turn(cleaned.text, text, "model_error", safety=assessment.as_dict())
             done.append(self._record(conv, turn, started))
             return
-        yield from self._listen(self.model, conv, cleaned.text, reading, assessment, started, done)
+        yield from self._listen(
+            self.model, conv, cleaned.text, reading, assessment, started, done, stop, settings or self.settings
+        )
 
     def _assess(self, conv: Conversation, text: str) -> Assessment:
         try:
@@ -204,12 +234,15 @@ class Listener:
         assessment: Assessment,
         started: float,
         done: list[Turn],
+        stop: threading.Event | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Iterator[str]:
         """A model reply; `model` is `self.model`, passed in once the caller has checked it is there."""
+        settings = settings or self.settings
         system: Message = {"role": "system", "content": self.system_prompt}
         user: Message = {"role": "user", "content": text}
         budget = min(self.history_tokens, model.identity.context_window)
-        budget -= self.settings.max_new_tokens
+        budget -= settings.max_new_tokens
         history = trim_history(self._model_history(conv), system, user, budget, model.count_tokens)
         meta: dict[str, Any] = {"history_messages": len(history)}
         first_token: float | None = None
@@ -218,7 +251,9 @@ class Listener:
         technique: dict | None = None
         try:
             if self.pipeline is not None:
-                planned = self.pipeline.reply(history, text, self.settings, reading)
+                with stopping.watching(stop):  # one blocking call: Stop must reach inside it
+                    planned = self.pipeline.reply(history, text, settings, reading)
+                stopping.check(stop)
                 move, tokens = planned.move, planned.tokens
                 meta.update(fallback=planned.fallback, candidates=len(planned.candidates))
                 # The pipeline ran the rail on its chosen text already; without a rail it did not.
@@ -232,7 +267,7 @@ class Listener:
                     yield piece
             else:
                 reply, check, tokens, first_token = yield from self._stream_screened(
-                    model, [system, *history, user], text, started
+                    model, [system, *history, user], text, started, stop, settings
                 )
         except ModelError as exc:
             log.error("model failed: %s", type(exc).__name__)
@@ -265,13 +300,32 @@ class Listener:
         done.append(self._record(conv, turn, started))
 
     def _stream_screened(
-        self, model: ChatModel, messages: list[Message], user_text: str, started: float
+        self,
+        model: ChatModel,
+        messages: list[Message],
+        user_text: str,
+        started: float,
+        stop: threading.Event | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Generator[str, None, tuple[str, ReplyCheck, int, float | None]]:
         """Bare model: release text a sentence at a time, each only after the rail passes it."""
+        stream = model.stream(messages, settings or self.settings)
+        try:
+            result = yield from self._release_screened(stream, user_text, started, stop)
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()  # Stop: the model stops now, not when the stream is garbage-collected
+        return result
+
+    def _release_screened(
+        self, stream: Iterator[str], user_text: str, started: float, stop: threading.Event | None
+    ) -> Generator[str, None, tuple[str, ReplyCheck, int, float | None]]:
         shown, pending, tokens = "", "", 0
         first_token = check = None
         # None marks the end of the stream: whatever is pending is released like a sentence.
-        for piece in itertools.chain(model.stream(messages, self.settings), [None]):
+        for piece in itertools.chain(stream, [None]):
+            stopping.check(stop)
             if piece is not None:
                 tokens += 1
                 pending += piece

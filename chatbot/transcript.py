@@ -143,50 +143,22 @@ def _quote(text: str) -> str:
 
 
 def to_markdown(data: dict) -> str:
-    lines = [
-        "# Reflective listening session",
-        "",
-        f"- Exported: {data['exported_at']}",
-        f"- Session started: {data['session']['started_at'] or 'unknown'}",
-        f"- Crisis resources country: {data['session']['country']}",
-    ]
-    model = data.get("model") or {}
-    lines.append(f"- Model: {model.get('name', 'none')} ({model.get('backend', 'no backend')})")
-    if data.get("settings"):
-        pairs = ", ".join(f"{k}={v}" for k, v in data["settings"].items())
-        lines.append(f"- Settings: {pairs}")
-    if data["session"]["careful_mode"]:
-        lines.append("- Careful mode: on (a crisis message was routed to human resources)")
-    for d in data.get("disclosures", []):
-        lines.append(f"- AI disclosure shown at {d.get('at')}: {d.get('text')}")
-    lines += ["", "## Conversation", ""]
+    """The conversation for the person who had it: their words and the listener's, in plain
+    language. Model, settings, technique codes and safety events are in the JSON export."""
+    exported = (data["exported_at"] or "")[:16].replace("T", " ")
+    lines = ["# Your conversation with the reflective-listening AI", ""]
+    if exported:
+        lines += [f"Saved {exported} (UTC). The listener is an AI, not a person.", ""]
     for t in data["turns"]:
-        lines += [f"**You** (turn {t['turn']}):", "", _quote(t["user"]), ""]
+        lines += ["**You:**", "", _quote(t["user"]), ""]
         lines += ["**Listener:**", "", _quote(t["reply"]), ""]
-        notes = [f"kind: {t['kind']}"]
-        if t["technique"]:
-            tech = t["technique"]
-            notes.append(f"technique: {tech['code']}" + (f" ({tech['subtype']})" if tech.get("subtype") else ""))
-        lines += ["_" + "; ".join(notes) + "_", ""]
-    if data["safety_events"]:
-        lines += ["## Safety events", ""]
-        for e in data["safety_events"]:
-            if e["stage"] == "input":
-                desc = f"category={e.get('category')}, severity={e.get('severity')}, routed={e.get('route')}"
-            else:
-                desc = f"reply replaced, reason={e.get('reason')}"
-            lines.append(f"- Turn {e['turn']} ({e['stage']}): {desc}")
-        lines.append("")
-    miti = data.get("miti")
-    if miti:
-        lines += ["## Listening techniques (MITI 4.2.1)", ""]
-        lines.append(f"- Reflection to question ratio: {miti['r_to_q']} ({miti['ratings']['r_to_q'] or 'n/a'})")
-        lines.append(
-            f"- Complex reflections: {miti['pct_complex_reflections']} % "
-            f"({miti['ratings']['pct_complex_reflections'] or 'n/a'})"
-        )
-        counts = ", ".join(f"{k} {v}" for k, v in miti["counts"].items() if v)
-        lines += [f"- Counts: {counts}", ""]
+    if not data["turns"]:
+        lines += ["(No messages.)", ""]
+    lines += [
+        "---",
+        "",
+        "Technical details (model, settings, technique codes) are in the JSON file saved with this one.",
+    ]
     return "\n".join(lines).rstrip() + "\n"
 
 

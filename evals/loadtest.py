@@ -252,11 +252,11 @@ class RecordingListener:
     def __getattr__(self, name):
         return getattr(self.listener, name)
 
-    def respond(self, conversation, raw_text):
+    def respond(self, conversation, raw_text, **options):
         # Recorded here, not in new_conversation: Gradio's State copies the session it is given.
         if not any(c is conversation for c in self.conversations):
             self.conversations.append(conversation)
-        return self.listener.respond(conversation, raw_text)
+        return self.listener.respond(conversation, raw_text, **options)  # stop, attempt
 
 
 def label_kinds(results: Sequence[MessageResult], conversations, markers: Sequence[str]) -> None:

@@ -107,7 +107,9 @@ def test_help_panel_puts_emergency_first_escapes_and_falls_back():
     uk = render.help_panel_html(directory, "UK", TEXTS)
     assert uk.index("999") < uk.index("Samaritans")
     assert 'data-country="INTL"' in render.help_panel_html(directory, "ZZ", TEXTS)
-    res = SimpleNamespace(name="<b>x</b>", display="call", hours=None, audience=None, verified=True)
+    res = SimpleNamespace(
+        name="<b>x</b>", display="call", hours=None, audience=None, verified=True, how=("call",), contact="1"
+    )
     country = SimpleNamespace(name="Test", emergency=SimpleNamespace(number="112"), resources=[res])
     fake = SimpleNamespace(country=lambda code: ("T", country))
     assert "<b>x</b>" not in render.help_panel_html(fake, "T", TEXTS)
@@ -126,6 +128,54 @@ def test_miti_panel_rates_against_thresholds():
     assert html.count("rating-good") == 2
     low = render.miti_panel_html(miti_summary([Code("question", "open", 1, "t")]))
     assert "<td>0.0</td>" in low and "below fair" in low
+
+
+def test_miti_panel_does_not_rate_a_ratio_with_no_questions():
+    from chatbot.coder import Code, miti_summary
+
+    html = render.miti_panel_html(miti_summary([Code("reflection", "complex", 1, "t")]))
+    ratio_row = html.split("</tr>")[1]  # header row, then Reflection : question
+    assert "no questions yet" in ratio_row and "not rated yet" in ratio_row
+    assert "rating-good" not in ratio_row and ">good<" not in ratio_row
+
+
+def test_help_panel_numbers_are_links_and_it_never_doubts_itself():
+    from safety import load_resources
+
+    directory = load_resources()
+    us = render.help_panel_html(directory, "US", TEXTS)
+    assert 'href="tel:911"' in us and 'href="tel:988"' in us and 'href="sms:988"' in us
+    assert 'href="sms:741741?&amp;body=HOME"' in us  # Crisis Text Line: the keyword goes with it
+    assert 'href="sms:88788?&amp;body=START"' in us  # texts go to the text number, not the phone line
+    assert "not confirmed" not in us and "Childhelp" not in us  # unverified lines are left out
+    assert "RAINN" in us and 'href="tel:18006564673"' in us  # checked against its own page
+    nz = render.help_panel_html(directory, "NZ", TEXTS)
+    assert "Find A Helpline" in nz and 'href="tel:111"' in nz  # no checked line: the directory
+    for code in ("US", "CA", "UK", "IE", "AU", "NZ", "DE", "FR", "IN", "INTL"):
+        assert "not confirmed" not in render.help_panel_html(directory, code, TEXTS), code
+
+
+def test_help_panel_can_be_hidden_and_a_new_crisis_reopens_it(handlers):
+    session = handlers.new_session("US")
+    run(handlers.send(CRISIS, session))
+    assert session.show_help
+    panel, _ = handlers.hide_help(session)
+    assert panel["visible"] is False
+    assert handlers.open_help(session)[0]["visible"] is True  # one tap away
+    handlers.hide_help(session)
+    out = run(handlers.send(CRISIS, session))[-1]
+    assert out[2]["visible"] is True
+
+
+def test_browser_country_sets_the_help_lines_for_this_session(handlers):
+    session = handlers.new_session("US")
+    dropdown, panel, _ = handlers.browser_country("GB", session)
+    assert dropdown["value"] == "UK" and session.conversation.country == "UK"
+    assert "999" in panel["value"]
+    handlers.browser_country("BR", session)  # not in the directory: the international list
+    assert session.conversation.country == "INTL"
+    handlers.browser_country("", session)  # the browser said nothing: keep what was there
+    assert session.conversation.country == "INTL"
 
 
 # -- session rules -------------------------------------------------------------------------------
@@ -156,7 +206,8 @@ def test_send_streams_a_growing_reply_then_announces_it(handlers, listener):
     listener.model.enqueue("That sounds exhausting. Work follows you into the night. What keeps you up?")
     session = handlers.new_session()
     outputs = run(handlers.send(WORK, session))
-    assert all(out[0] == "" for out in outputs)  # the box is emptied
+    assert outputs[0][0] == ""  # the box is emptied once, then left alone
+    assert all(not isinstance(out[0], str) for out in outputs[1:])
     bubbles = [out[1][-1]["content"] for out in outputs[1:-1]]
     assert len(bubbles) >= 2 and all(len(a) < len(b) for a, b in itertools.pairwise(bubbles))
     assert TEXTS["reply_done"] in outputs[-1][4]
@@ -171,9 +222,30 @@ def test_stop_closes_the_model_stream_and_gives_the_message_back(handlers, liste
     next(gen), next(gen)  # the user bubble, then the first streamed sentence
     gen.close()
     assert listener.model.closed_early == before + 1
-    box, messages, *_ = handlers.stopped(session)
+    box, messages, *_ = handlers.stopped("", session)
     assert box["value"] == WORK
     assert session.conversation.turns == [] and messages[-1]["content"] == TEXTS["first_message"]
+
+
+def test_stop_keeps_what_was_typed_since(handlers, listener):
+    session = handlers.new_session()
+    gen = handlers.send(WORK, session)
+    next(gen)
+    gen.close()
+    box, *_ = handlers.stopped("And another thing.", session)
+    assert box["value"] == f"{WORK}\n\nAnd another thing."
+
+
+def test_stop_as_the_reply_finishes_keeps_no_turn(handlers, listener):
+    session = handlers.new_session()
+    gen = handlers.send(WORK, session)
+    next(gen)  # the user bubble; the reply is being written
+    session.stop.set()  # Stop pressed: the reply must not be kept even if it completes
+    rest = list(gen)
+    assert session.conversation.turns == []
+    assert all(TEXTS["reply_done"] not in out[4] for out in rest)
+    # the last output (which Gradio shows again when a stream ends) is the log without the reply
+    assert TEXTS["reply_stopped"] in rest[-1][4] and rest[-1][1][-1]["content"] == TEXTS["first_message"]
 
 
 def test_crisis_shows_a_help_panel_that_stays_for_the_session(handlers, listener):

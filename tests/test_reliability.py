@@ -125,8 +125,8 @@ def test_handlers_fault_is_calm_keeps_the_chat_routes_crisis_and_recovers(handle
 
     backend.fault = fault
     outputs = list(handlers.send("My manager keeps piling more on.", session))  # never raises
-    box, chat, panel, _miti, status, _ = outputs[-1]
-    assert box == "" and chat[-1]["content"] == render.as_plain_text(listener.fixed["model_error"])
+    _box, chat, panel, _miti, status, _ = outputs[-1]
+    assert outputs[0][0] == "" and chat[-1]["content"] == render.as_plain_text(listener.fixed["model_error"])
     assert [m["content"] for m in chat if m["role"] == "user"] == [
         render.as_plain_text("This week has been exhausting."),
         render.as_plain_text("My manager keeps piling more on."),

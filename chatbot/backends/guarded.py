@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
+from chatbot import stopping
 from chatbot.models import ChatModel, GenerationSettings, Message, ModelError, ModelTimeoutError
 
 _DONE = object()
+_POLL_S = 0.05  # how often a waiting reader looks at the person's Stop
 
 
 class GuardedModel:
@@ -33,6 +36,7 @@ class GuardedModel:
     def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
         pieces: queue.Queue = queue.Queue()
         stop = threading.Event()
+        asked = stopping.current()  # the person's Stop, when the caller watches one
 
         def pump() -> None:
             inner = self.inner.stream(messages, settings)
@@ -53,10 +57,7 @@ class GuardedModel:
         worker.start()
         try:
             while True:
-                try:
-                    item = pieces.get(timeout=self.timeout_s)
-                except queue.Empty:
-                    raise ModelTimeoutError(f"No output from the model for {self.timeout_s:.0f} s") from None
+                item = self._next(pieces, asked)
                 if item is _DONE:
                     return
                 if isinstance(item, ModelError):
@@ -68,3 +69,16 @@ class GuardedModel:
                 yield item
         finally:
             stop.set()  # a hung backend is abandoned; a live one stops at its next piece
+
+    def _next(self, pieces: queue.Queue, asked: threading.Event | None):
+        """The next item, or Stopped as soon as the person asks, or a timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            stopping.check(asked)
+            wait = min(_POLL_S, deadline - time.monotonic()) if asked is not None else deadline - time.monotonic()
+            if wait <= 0:
+                raise ModelTimeoutError(f"No output from the model for {self.timeout_s:.0f} s")
+            try:
+                return pieces.get(timeout=wait)
+            except queue.Empty:
+                continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatbot.factory import offline_environment
+from chatbot.stopping import Stopped
 from chatbot.webui import render
 from chatbot.webui.session import (
     Session,
@@ -83,17 +85,20 @@ class ChatHandlers:
         return (self.messages(session), self.help_update(session), self.miti_html(session), render.status_html(status))
 
     # -- chat --------------------------------------------------------------------------------
-    def _stream(self, session: Session, text: str) -> Iterator[tuple]:
+    def _stream(self, session: Session, text: str, attempt: int = 0) -> Iterator[tuple]:
         """Yield the growing reply; closing this generator (Stop) closes the model stream."""
         # A lone surrogate (half an emoji pair) cannot be serialised back to the page.
         text = _LONE_SURROGATE.sub("\ufffd", text or "")
         remind_if_due(session, self.clock(), self.texts["reminder"])
+        if session.stop is not None:
+            session.stop.set()  # an earlier reply of this session still running is abandoned
+        stop = session.stop = threading.Event()
         session.pending = text
         before = self.messages(session)
         user = {"role": "user", "content": render.as_plain_text(text or "")}
         quiet = (gr.skip(), gr.skip(), render.status_html(""))  # panels change only at the end
         yield (before + [user], *quiet)
-        reply = self.listener.respond(session.conversation, text)
+        reply = self.listener.respond(session.conversation, text, stop=stop, attempt=attempt)
         pieces = iter(reply)
         shown = ""
         try:
@@ -101,15 +106,33 @@ class ChatHandlers:
                 shown += piece
                 bubble = {"role": "assistant", "content": render.as_plain_text(shown)}
                 yield (before + [user, bubble], *quiet)
+        except Stopped:
+            # Gradio shows a finished stream's last output again: make that the log without
+            # this reply (`stopped` has put the message back in the box).
+            yield self.view(session, self.texts["reply_stopped"])
+            return
         finally:
             pieces.close()
+        if reply.turn is not None and reply.turn.kind == "crisis":
+            session.help_hidden = False  # a new crisis opens the help panel again
+        if stop.is_set():
+            # Stop came as the reply finished: Stop means it is not kept (a crisis reply always is).
+            if reply.turn is not None and reply.turn.kind != "crisis":
+                session.conversation.undo()
+            yield self.view(session, self.texts["reply_stopped"])
+            return
         session.pending = None
         yield self.view(session, self.texts["reply_done"])
 
     def send(self, text: str, session: Session) -> Iterator[tuple]:
-        """Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+        """Outputs: textbox, chatbot, help panel, MITI panel, status, session. The box is emptied
+        once, when the message is taken; later outputs leave it alone, so nothing typed or put
+        back there meanwhile (Stop) is overwritten."""
+        session.retries = 0
+        box: Any = ""
         for view in self._stream(session, text):
-            yield ("", *view, session)
+            yield (box, *view, session)
+            box = gr.skip()
 
     def retry(self, session: Session) -> Iterator[tuple]:
         """Send the last message again in place of its reply. Outputs as `undo`."""
@@ -117,13 +140,19 @@ class ChatHandlers:
         if last is None:
             yield (*self.view(session), session)
             return
-        for view in self._stream(session, last.user_text):
+        session.retries += 1  # a new sample each time, not the same reply again
+        for view in self._stream(session, last.user_text, attempt=session.retries):
             yield (*view, session)
 
-    def stopped(self, session: Session) -> tuple:
-        """After Stop: the unfinished reply is not kept; the message goes back in the box.
-        Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+    def stopped(self, typed: str | None, session: Session) -> tuple:
+        """After Stop: the unfinished reply is not kept; the message goes back in the box, before
+        anything typed there since. Outputs: textbox, chatbot, help panel, MITI panel, status, session."""
+        if session.stop is not None:
+            session.stop.set()  # reaches the model even inside a blocking call
         text, session.pending = session.pending, None
+        typed = (typed or "").strip()
+        if text is not None and typed and typed != text.strip():
+            text = f"{text}\n\n{typed}"
         box = gr.update(value=text) if text is not None else gr.update()
         status = self.texts["reply_stopped"] if text is not None else ""
         return (box, *self.view(session, status), session)
@@ -142,8 +171,21 @@ class ChatHandlers:
     # -- help --------------------------------------------------------------------------------
     def open_help(self, session: Session) -> tuple:
         """Outputs: help panel, session."""
-        session.help_open = True
+        session.help_open, session.help_hidden = True, False
         return self.help_update(session), session
+
+    def hide_help(self, session: Session) -> tuple:
+        """The panel's own "Hide" button. Outputs: help panel, session."""
+        session.help_hidden = True
+        return self.help_update(session), session
+
+    def browser_country(self, guess: str | None, session: Session) -> tuple:
+        """The country the browser suggests (language region, time zone), used until the person
+        picks one; kept in this session only. Outputs: country selector, help panel, session."""
+        if not (guess or "").strip():
+            return gr.update(), self.help_update(session), session
+        session.conversation.country = self.country_code(guess)
+        return gr.update(value=session.conversation.country), self.help_update(session), session
 
     def set_country(self, code: str, session: Session) -> tuple:
         """Outputs: help panel, session. Later crisis replies use the new country too."""

@@ -80,31 +80,69 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+_DIALLED = re.compile(r"\+?\d[\d ()-]*\d|\d")
+# "Text HOME to 741741": the keyword, and the number when it differs from the call number
+_TEXT_KEYWORD = re.compile(r"\btext\s+([A-Z][A-Z0-9]+)\s+to\s+(\d[\d ]*\d)", re.IGNORECASE)
+
+
+def _dial_link(scheme: str, contact: str, label: str, body: str | None = None) -> str | None:
+    """A tel: or sms: link for the number that `contact` starts with ("988 then 1" dials 988)."""
+    match = _DIALLED.match(contact.strip())
+    if not match:
+        return None
+    digits = re.sub(r"[^\d+]", "", match.group(0))
+    href = f"{scheme}:{digits}" + (f"?&body={body}" if body else "")
+    return f'<a class="help-link" href="{_e(href)}">{_e(label)} {_e(match.group(0).strip())}</a>'
+
+
+def _resource_links(r: Any) -> str:
+    how = set(getattr(r, "how", ()) or ())
+    keyword = _TEXT_KEYWORD.search(r.display)
+    links = [
+        _dial_link("tel", r.contact, "Call") if "call" in how else None,
+        _dial_link("sms", keyword.group(2), "Text", keyword.group(1).upper())
+        if keyword and "text" in how
+        else (_dial_link("sms", r.contact, "Text") if "text" in how else None),
+    ]
+    shown = [link for link in links if link]
+    return f' <span class="help-actions">{" ".join(shown)}</span>' if shown else ""
+
+
 def help_panel_html(directory: Any, country_code: str, texts: dict) -> str:
-    """The human resources for one country, emergency number first."""
+    """The human resources for one country, emergency number first, each number a tap away.
+    Only entries checked against a source are shown: a list that doubts itself fails a person in
+    crisis. With none left, the international directory is shown."""
     key, country = directory.country(country_code)
+    resources = [r for r in country.resources if r.verified]
+    if not resources and key != "INTL":
+        resources = [r for r in directory.country("INTL")[1].resources if r.verified]
     items = []
-    for r in country.resources:
+    for r in resources:
         hours = r.hours if r.hours and r.hours not in r.display else None
         extra = [x for x in (hours, f"for {r.audience}" if r.audience else None) if x]
-        if not r.verified:
-            extra.append("not confirmed from a source here")
         detail = f' <span class="help-extra">({_e("; ".join(extra))})</span>' if extra else ""
-        items.append(f"<li><strong>{_e(r.name)}</strong>: {_e(r.display)}{detail}</li>")
+        items.append(f"<li><strong>{_e(r.name)}</strong>: {_e(r.display)}{detail}{_resource_links(r)}</li>")
+    number = country.emergency.number
+    emergency = _dial_link("tel", number, "Call") if _DIALLED.fullmatch(number.strip()) else None
     return (
         '<section class="help-panel" role="region" aria-labelledby="help-heading">'
-        f'<h2 id="help-heading">{_e(texts["help_heading"])}: {_e(country.name)}</h2>'
+        f'<h2 id="help-heading" tabindex="-1">{_e(texts["help_heading"])}: {_e(country.name)}</h2>'
         f"<p>{_e(texts['help_intro'])}</p>"
         f'<p class="help-emergency"><strong>{_e(texts["emergency_label"])}: '
-        f"{_e(country.emergency.number)}</strong></p>"
+        f"{_e(number)}</strong>{' ' + emergency if emergency else ''}</p>"
         f'<ul class="help-list">{"".join(items)}</ul>'
         f'<p class="help-country" data-country="{_e(key)}"></p>'
+        f'<button type="button" class="help-hide">{_e(texts["help_hide"])}</button>'
         "</section>"
     )
 
 
+def _unbounded(value: Any) -> bool:
+    return value == "inf" or (isinstance(value, float) and math.isinf(value))
+
+
 def _fmt(value: Any, suffix: str = "") -> str:
-    if value is None or value == "inf" or (isinstance(value, float) and math.isinf(value)):
+    if value is None or _unbounded(value):
         return "no questions yet" if value is not None else "n/a"
     return f"{value:.1f}{suffix}"
 
@@ -114,8 +152,10 @@ def miti_panel_html(summary: dict | None) -> str:
     if not summary or not summary.get("total"):
         return '<div class="miti-panel"><p>No coded listener replies yet.</p></div>'
     ratings = summary["ratings"]
+    # With no question asked the ratio is unbounded: that is too little to rate, not "good".
+    r_to_q_rating = "not rated yet" if _unbounded(summary["r_to_q"]) else ratings["r_to_q"]
     rows = [
-        ("Reflection : question", _fmt(summary["r_to_q"]), ratings["r_to_q"], "≥ 1 fair, ≥ 2 good"),
+        ("Reflection : question", _fmt(summary["r_to_q"]), r_to_q_rating, "≥ 1 fair, ≥ 2 good"),
         (
             "Complex reflections",
             _fmt(summary["pct_complex_reflections"], " %"),

@@ -6,6 +6,7 @@ Kept in a gr.State, so each browser tab has its own; nothing here is shared or m
 from __future__ import annotations
 
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,13 +40,16 @@ class Session:
     notices: list[Notice] = field(default_factory=list)
     demo: bool = False
     help_open: bool = False  # "Get help now" was pressed
+    help_hidden: bool = False  # the person closed the panel; "Get help now" or a new crisis reopens it
     pending: str | None = None  # the message whose reply is being written (restored on Stop)
+    stop: threading.Event | None = None  # Stop for the reply being written; each reply has its own
+    retries: int = 0  # Retry presses for the last message: each one samples a different reply
     export_dir: str | None = None  # created on the first export only
 
     @property
     def show_help(self) -> bool:
-        """Once shown, the help panel stays for the rest of the session."""
-        return self.help_open or self.conversation.careful_mode
+        """Once shown, the help panel stays until the person closes it (one tap reopens it)."""
+        return not self.help_hidden and (self.help_open or self.conversation.careful_mode)
 
 
 def new_session(conversation: Conversation, now: float, first_message: str) -> Session:
@@ -79,5 +83,7 @@ def delete_session(session: Session, now: float, first_message: str) -> None:
     delete_exports(session)
     session.conversation.clear()
     session.pending = None
+    if session.stop is not None:
+        session.stop.set()  # a reply still being written belongs to the deleted conversation
     session.notices = [Notice(0, first_message, now)]
     session.disclosed_at = now

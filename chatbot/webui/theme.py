@@ -51,11 +51,22 @@ _CSS = Template("""
   border: 2px solid $help_button_border; }
 #get-help:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
   outline: 3px solid $focus; outline-offset: 2px; }
+/* Gradio's own textbox style removes the outline; where you type must show it has focus. */
+#message textarea:focus { outline: 3px solid $focus !important; outline-offset: 1px; }
 .help-panel { border: 3px solid $panel_border; border-radius: 8px; background: $panel_bg;
   color: $panel_fg; padding: 0.75rem 1rem; }
 .help-panel h2 { color: $panel_heading; margin: 0 0 0.5rem 0; font-size: 1.25rem; }
 .help-emergency { font-size: 1.15rem; color: $panel_heading; }
 .help-extra { color: $panel_extra; }
+/* The status line is for screen readers; its progress overlay would cover Send and Stop. */
+#reply-status [data-testid="status-tracker"] { display: none !important; }
+.help-link { display: inline-block; min-height: 44px; box-sizing: border-box; margin: 0.25rem 0.5rem 0 0;
+  padding: 0.6rem 0.8rem; border: 2px solid $panel_border; border-radius: 6px; background: $panel_bg;
+  color: $panel_heading; font-weight: 700; }
+.help-hide { display: block; min-height: 44px; margin-top: 0.5rem; padding: 0.5rem 0.8rem;
+  border: 1px solid $panel_border; border-radius: 6px; background: $panel_bg; color: $panel_fg; }
+.help-link:focus-visible, .help-hide:focus-visible, #help-heading:focus-visible {
+  outline: 3px solid $focus; outline-offset: 2px; }
 .miti-panel table { border-collapse: collapse; width: 100%; }
 .miti-panel th, .miti-panel td { border: 1px solid $table_border; padding: 0.3rem 0.5rem;
   text-align: left; }

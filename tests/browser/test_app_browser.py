@@ -266,6 +266,8 @@ def test_keyboard_only_send(audited, app_url):
     page, _ = audited
     page.goto(app_url)
     page.locator("#message textarea").focus()
+    ring = page.evaluate("() => getComputedStyle(document.querySelector('#message textarea')).outlineStyle")
+    assert ring == "solid"  # a visible focus ring where you type
     page.keyboard.type("Just checking in.")
     page.keyboard.press("Shift+Enter")
     page.keyboard.type("Second line.")
@@ -317,3 +319,34 @@ def test_rendered_text_has_readable_contrast(audited, app_url):
     for sel, fg, bg in page.evaluate(CONTRAST_JS, selectors):
         assert fg is not None, f"{sel} not found"
         assert contrast_ratio(_hex(fg), _hex(bg)) >= 4.5, (sel, fg, bg)
+
+
+def test_help_panel_takes_focus_offers_tap_to_call_and_can_be_hidden(audited, app_url):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    page.goto(app_url)
+    page.locator("#get-help").click()
+    panel = page.locator("#help-panel")
+    expect(page.locator("#help-heading")).to_be_focused()
+    expect(panel.locator('a[href="tel:988"]').first).to_be_visible()
+    expect(panel.locator('a[href="sms:988"]').first).to_be_visible()
+    expect(panel).not_to_contain_text("not confirmed")
+    panel.locator(".help-hide").click()
+    expect(panel).to_be_hidden()
+    page.locator("#get-help").click()  # one tap brings it back
+    expect(panel).to_be_visible()
+
+
+def test_help_country_follows_the_browser(browser, app_url):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        expect(page.locator("#country input")).to_have_value("France (FR)", timeout=30_000)
+        page.locator("#get-help").click()
+        expect(page.locator("#help-panel")).to_contain_text("3114")
+    finally:
+        context.close()
