@@ -19,7 +19,7 @@ from typing import Any
 
 from chatbot import stopping
 from chatbot.coder.codes import technique_record
-from chatbot.config import default_settings
+from chatbot.config import default_config
 from chatbot.conversation import Conversation, Turn
 from chatbot.inputs import clean_user_text
 from chatbot.listening import Reading, read_message
@@ -97,19 +97,20 @@ class Listener:
         settings: GenerationSettings | None = None,
         pipeline: ReplyPipeline | None = None,
         coder: Coder | None = None,
-        history_tokens: int = 1536,
-        max_message_chars: int = 4000,
-        default_country: str = "US",
+        history_tokens: int | None = None,
+        max_message_chars: int | None = None,
+        default_country: str | None = None,
         model_problem: str | None = None,
     ) -> None:
+        defaults = default_config()  # what is not given comes from chatbot/defaults.yaml
         self.model = model
         self.screen = screen
-        self.settings = settings or default_settings()
+        self.settings = settings or defaults.generation_settings()
         self.pipeline = pipeline
         self.coder = coder
-        self.history_tokens = history_tokens
-        self.max_message_chars = max_message_chars
-        self.default_country = default_country
+        self.history_tokens = history_tokens or defaults.listening.history_tokens
+        self.max_message_chars = max_message_chars or defaults.app.max_message_chars
+        self.default_country = default_country or defaults.locale.country
         self.model_problem = model_problem  # why the model is missing, shown to operators only
         self.system_prompt = load_prompt("system").render()
         self.fixed = load_prompt("engine_messages").messages

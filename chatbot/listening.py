@@ -30,6 +30,7 @@ from chatbot.coder.reply_rules import (
     strip_hedges,
     to_second_person,
 )
+from chatbot.config import default_config
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
 from chatbot.protocols import Coder, PlannedReply, Reading
@@ -262,7 +263,7 @@ class ReflectFirstPipeline:
         self,
         model: ChatModel,
         coder: Coder,
-        candidates: int = 3,
+        candidates: int | None = None,
         reply_check: Callable[[str], ReplyCheck] | None = None,
         max_new_tokens: int | None = None,
         embed_fn: Callable | None = None,
@@ -270,7 +271,7 @@ class ReflectFirstPipeline:
     ) -> None:
         self.model = model
         self.coder = coder
-        self.candidates = max(1, candidates)
+        self.candidates = max(1, candidates or default_config().listening.candidates)
         self.reply_check = reply_check
         # trained: the model carries the listening adapter, so it is prompted the way it was
         # trained (prompts/listener.yaml, no few-shot examples) and answers most turns itself.
