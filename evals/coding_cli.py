@@ -97,14 +97,14 @@ def code_jsonl(path: str, coder_kind: str = "auto", out=sys.stdout) -> int:
 
 
 def _segment_labels(path: str) -> dict[str, list[str]]:
+    from chatbot.coder.tuned import label_of
+
     labels = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                labels[row["id"]] = [
-                    s["code"] + (f":{s['subtype']}" if s.get("subtype") else "") for s in row["segments"]
-                ]
+                labels[row["id"]] = [label_of(s) for s in row["segments"]]
     return labels
 
 

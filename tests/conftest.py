@@ -34,6 +34,18 @@ BROWSER_MARKS = [
     ),
 ]
 
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
 TINY_WORDS = [
     "i",
     "you",

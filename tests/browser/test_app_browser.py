@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
-from conftest import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, ScriptedModel
+from conftest import BROWSER_MARKS, ScriptedModel
 
 WORK = "Work has been really stressful lately and I can't sleep."
 CRISIS = "I want to kill myself tonight"
@@ -49,16 +49,6 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app_url(served):
     return served.url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ kept the model busy would hold the next reply far past the waits below.
 
 from __future__ import annotations
 
-import os
 import queue
 import socket
 import threading
@@ -17,18 +16,13 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from conftest import ScriptedModel
+from conftest import BROWSER_MARKS, ScriptedModel
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 LONG = "Let me tell you the long story of my week at work."
 SHORT_REPLY = "That sounds like a full week."
 LONG_REPLY = " ".join(["It sounds like there is a lot going on."] * 60)  # ~540 words, ~54 s
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (`make browser`)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 class OneAtATimeModel(ScriptedModel):
@@ -90,16 +84,6 @@ def served(tmp_path_factory):
     )
     yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", model=model)
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture
