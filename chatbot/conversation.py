@@ -15,7 +15,7 @@ class Turn:
 
     user_text: str
     reply: str
-    kind: str  # "listening" | "crisis" | "input_error" | "model_error" | "replaced"
+    kind: str  # "listening" | "crisis" | "input_error" | "model_error" | "replaced" | "busy" (never recorded)
     move: str | None = None  # planned listening move (reflect, question, affirm, summarize)
     technique: dict[str, Any] | None = None  # {"code": ..., "subtype": ...} from the coder
     safety: dict[str, Any] | None = None  # input assessment, without raw text

@@ -101,6 +101,7 @@ class Listener:
         max_message_chars: int | None = None,
         default_country: str | None = None,
         model_problem: str | None = None,
+        max_waiting: int | None = None,
     ) -> None:
         defaults = default_config()  # what is not given comes from chatbot/defaults.yaml
         self.model = model
@@ -112,6 +113,7 @@ class Listener:
         self.max_message_chars = max_message_chars or defaults.app.max_message_chars
         self.default_country = default_country or defaults.locale.country
         self.model_problem = model_problem  # why the model is missing, shown to operators only
+        self.max_waiting = max_waiting  # None: every reply waits its turn however long the queue
         self.system_prompt = load_prompt("system").render()
         self.fixed = load_prompt("engine_messages").messages
 
@@ -177,9 +179,23 @@ class Listener:
             turn = Turn(cleaned.text, text, "model_error", safety=assessment.as_dict())
             done.append(self._record(conv, turn, started))
             return
+        if self._busy():
+            # Screened already, so never a crisis. Not recorded: the person sends it again.
+            text = self.fixed["busy"]
+            yield text
+            done.append(Turn(cleaned.text, text, "busy", safety=assessment.as_dict()))
+            return
         yield from self._listen(
             self.model, conv, cleaned.text, reading, assessment, started, done, stop, settings or self.settings
         )
+
+    def _busy(self) -> bool:
+        """More replies wait for the model than `app.max_waiting` allows (backends that report a load)."""
+        load = getattr(self.model, "load", None)
+        if self.max_waiting is None or not callable(load):
+            return False
+        _, waiting = load()
+        return waiting >= self.max_waiting
 
     def _assess(self, conv: Conversation, text: str) -> Assessment:
         try:

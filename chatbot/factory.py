@@ -35,8 +35,10 @@ def _build_backend(config: Config) -> ChatModel:
     offline_environment()
     m = config.model
     if m.backend == "embedded":
-        from chatbot.backends.embedded import load_embedded_model
+        from chatbot.backends.embedded import load_embedded_llamacpp, load_embedded_model, use_llamacpp
 
+        if use_llamacpp(m.engine, m.adapter):
+            return load_embedded_llamacpp(slots=m.slots, threads=m.threads or 2, timeout_s=m.timeout_s)
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
             dtype=m.dtype,
@@ -127,4 +129,5 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
         max_message_chars=config.app.max_message_chars,
         default_country=config.locale.country,
         model_problem=problem,
+        max_waiting=config.app.max_waiting,
     )

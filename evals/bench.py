@@ -80,7 +80,15 @@ class BenchResult:
     memory: dict = field(default_factory=dict)
     app_memory: dict = field(default_factory=dict)
     concurrency: list[dict] = field(default_factory=list)
+    batching: list[dict] = field(default_factory=list)
     http_hop: dict = field(default_factory=dict)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
 
 
 def median(values: list[float]) -> float:
@@ -255,7 +263,7 @@ def bench_llamacpp(gguf: Path, system: str, tokens: int, runs: int) -> Variant |
         print("  llama.cpp: not installed (pip install llama-cpp-python) - skipped", file=sys.stderr)
         return None
     llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=2, verbose=False, seed=0)
-    messages = conversation_messages(system)
+    messages: Any = conversation_messages(system)  # llama_cpp's own message TypedDicts
     ttfts, rates = [], []
     llm.create_chat_completion(messages, max_tokens=4, temperature=0)
     for _ in range(runs):
@@ -263,7 +271,8 @@ def bench_llamacpp(gguf: Path, system: str, tokens: int, runs: int) -> Variant |
         times = []
         start = time.perf_counter()
         for chunk in llm.create_chat_completion(messages, max_tokens=tokens, temperature=0, stream=True):
-            if chunk["choices"][0]["delta"].get("content"):
+            delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+            if delta.get("content"):
                 times.append(time.perf_counter())
         ttfts.append(times[0] - start)
         rates.append((len(times) - 1) / (times[-1] - times[0]))
@@ -278,6 +287,121 @@ def bench_llamacpp(gguf: Path, system: str, tokens: int, runs: int) -> Variant |
         f"  {variant.name:<34} ttft {variant.ttft_s:6.3f} s   decode {variant.decode_tok_s:6.1f} tok/s", file=sys.stderr
     )
     return variant
+
+
+class _NeverEnds:
+    """An engine that never emits the end token, so every timed reply has exactly --tokens tokens."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.slots, self.max_batch_tokens = engine.slots, engine.max_batch_tokens
+
+    def decode(self, pieces):
+        return self.engine.decode(pieces)
+
+    def forget(self, slot: int, keep: int) -> None:
+        self.engine.forget(slot, keep)
+
+    def detokenize(self, tokens) -> str:
+        return self.engine.detokenize(tokens)
+
+    def is_end(self, token: int) -> bool:
+        return False
+
+
+def _timed_replies(scheduler, prompts: list[list[int]], tokens: int) -> tuple[list[float], list[float], float]:
+    """Every prompt sent at once: (time to first token per reply, decode tok/s per reply, wall time)."""
+    from chatbot.config import default_settings
+
+    settings = default_settings().with_(do_sample=False, max_new_tokens=tokens)
+    firsts: list[float] = [0.0] * len(prompts)
+    rates: list[float] = [0.0] * len(prompts)
+
+    def one(i: int) -> None:
+        start = time.perf_counter()
+        stamps = [time.perf_counter() for _ in scheduler.pieces(scheduler.submit(prompts[i], settings), 120)]
+        firsts[i] = stamps[0] - start
+        rates[i] = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return firsts, rates, time.perf_counter() - start
+
+
+def bench_llamacpp_engine(
+    gguf: Path, folder: Path, system: str, tokens: int, runs: int, sessions: tuple[int, ...]
+) -> tuple[Variant, list[dict]]:
+    """The app's llama.cpp engine: one person (with its fidelity against float32), then several at once.
+
+    Replies of n people sent together are decoded in one batch; "serial" is the same engine with one
+    slot, which answers them one after another as the torch path does.
+    """
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from chatbot.backends.batching import Scheduler
+    from chatbot.backends.llamacpp import ChatTemplate, LlamaCppEngine
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    template = ChatTemplate(tokenizer.chat_template, tokenizer.bos_token or "", tokenizer.eos_token or "")
+    messages = conversation_messages(system)
+    slots = max(sessions)
+    engine = LlamaCppEngine(gguf, slots=slots, context_per_slot=2048, threads=2, max_batch_tokens=512)
+    texts = fidelity_texts(tokenizer)
+    fp32 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    reference = top1_predictions(fp32, texts)
+    del fp32
+    differ = total = 0
+    for ids, ref in zip(texts, reference):
+        predicted = engine.logits_at_every_position(ids[0].tolist()).argmax(-1)
+        differ += int((predicted != ref[0].numpy()).sum())
+        total += ref.numel()
+
+    def prompt(i: int) -> list[int]:
+        varied = [dict(m) for m in messages]
+        varied[-1]["content"] += f" ({i})" if i else ""
+        return engine.tokenize(template(varied))
+
+    scheduler = Scheduler(_NeverEnds(engine))
+    _timed_replies(scheduler, [prompt(0)], 4)  # warm-up
+    singles = [_timed_replies(scheduler, [prompt(0)], tokens) for _ in range(runs)]
+    variant = Variant(
+        "llama.cpp engine, one person (app default)",
+        round(median([s[0][0] for s in singles]), 4),
+        round(median([s[1][0] for s in singles]), 2),
+        tokens,
+        note=f"continuous batching, {slots} slots, numpy sampling",
+    )
+    variant.top1_disagreement = round(differ / total, 4)
+    print(
+        f"  {variant.name:<34} ttft {variant.ttft_s:6.3f} s   decode {variant.decode_tok_s:6.1f} tok/s", file=sys.stderr
+    )
+    rows = []
+    serial_engine = LlamaCppEngine(gguf, slots=1, context_per_slot=2048, threads=2, max_batch_tokens=512)
+    serial = Scheduler(_NeverEnds(serial_engine))
+    for n in sessions:
+        for label, sched in (("batched", scheduler), ("serial", serial)):
+            firsts, rates, wall = _timed_replies(sched, [prompt(i) for i in range(n)], tokens)
+            rows.append(
+                {
+                    "people": n,
+                    "engine": label,
+                    "wall_s": round(wall, 2),
+                    "total_tok_s": round(n * tokens / wall, 1),
+                    "ttft_p50_s": round(float(np.percentile(firsts, 50)), 3),
+                    "ttft_p95_s": round(float(np.percentile(firsts, 95)), 3),
+                    "decode_tok_s_per_person_p50": round(float(np.percentile(rates, 50)), 1),
+                }
+            )
+            print(f"  {n} people, {label}: {rows[-1]}", file=sys.stderr)
+    scheduler.close()
+    serial.close()
+    return variant, rows
 
 
 def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dict], Listener]:
@@ -482,6 +606,14 @@ def print_table(result: BenchResult) -> None:
     ):
         if section:
             print(f"\n{title}: " + ", ".join(f"{k}={v}" for k, v in section.items()))
+    if result.batching:
+        print("\n| people at once | engine | wall (s) | total tok/s | TTFT p50 (s) | TTFT p95 (s) | tok/s per person |")
+        print("|---:|---|---:|---:|---:|---:|---:|")
+        for b in result.batching:
+            print(
+                f"| {b['people']} | {b['engine']} | {b['wall_s']} | {b['total_tok_s']} | {b['ttft_p50_s']} | "
+                f"{b['ttft_p95_s']} | {b['decode_tok_s_per_person_p50']} |"
+            )
     if result.concurrency:
         print("\n| sessions | wall (s) | replies/min | latency p50 (s) | p95 (s) |")
         print("|---:|---:|---:|---:|---:|")
@@ -517,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from chatbot.backends import embedded
+    from chatbot.backends.embedded import use_llamacpp
+    from chatbot.backends.transformers_backend import cpu_supports_bf16
     from chatbot.prompts import load_prompt
 
     result = BenchResult(
@@ -525,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "torch": torch.__version__,
             "python": platform.python_version(),
+            "cpu": cpu_model(),
+            "avx512_bf16": cpu_supports_bf16(),
+            "app_engine": "llama.cpp" if use_llamacpp("auto", None) else "torch",
         }
     )
     folder = embedded.ensure_converted()
@@ -535,6 +672,15 @@ def main(argv: list[str] | None = None) -> int:
     if "decode" in parts:
         print("decode variants...", file=sys.stderr)
         result.variants = bench_variants(folder, system, args.tokens, args.runs, args.compile)
+        sessions = tuple(int(s) for s in args.sessions.split(",") if s)
+        from chatbot.backends import llamacpp
+
+        if llamacpp.available():
+            engine_variant, result.batching = bench_llamacpp_engine(
+                embedded.gguf_path(), folder, system, args.tokens, args.runs, sessions
+            )
+            engine_variant.vs_baseline = round(engine_variant.decode_tok_s / result.variants[0].decode_tok_s, 2)
+            result.variants.append(engine_variant)
         reference = bench_llamacpp(embedded.gguf_path(), system, args.tokens, args.runs)
         if reference:
             reference.vs_baseline = round(reference.decode_tok_s / result.variants[0].decode_tok_s, 2)

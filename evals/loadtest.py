@@ -18,6 +18,7 @@ import json
 import os
 import random
 import re
+import resource
 import socket
 import sys
 import tempfile
@@ -178,10 +179,13 @@ def format_table(report: dict) -> str:
         f"{report['duration_s']} s of sending, run took {report['elapsed_s']:.1f} s",
         f"messages sent {report['sent']}, completed {report['completed']}, "
         f"errors {report['errors']}, replies/min {report['replies_per_min']}, "
-        f"max queue rank {report['max_queue_rank']}",
+        f"max queue rank {report['max_queue_rank']}, peak memory {report.get('peak_memory_mib')} MiB",
         f"reply kinds: {report['kinds']}",
         f"cross-session leaks: {report['cross_session_leaks'] or 'none'}",
     ]
+    probe = report.get("crisis_probe")
+    if probe:
+        rows.append(f"crisis message sent under load: fixed reply in {probe['reply_s']} s, error {probe['error']}")
     if report["error_details"]:
         rows.append(f"error details: {report['error_details']}")
     return "\n".join(rows)
@@ -281,7 +285,7 @@ class Plan:
     started: float  # time.monotonic() at the start of the run
     stop_sending: float  # no new message after this (monotonic)
     hard_stop: float  # nothing waits past this (monotonic)
-    think_s: float
+    think_s: tuple[float, float]  # each pause is drawn uniformly from this range
     markers: list[str]
     fixed: dict[str, str]
     seed: int
@@ -314,7 +318,7 @@ def simulate_user(user: int, plan: Plan, results: list[MessageResult], lock: thr
             results.append(result)
         if result.error is not None:
             break
-        time.sleep(plan.think_s * rng.uniform(0.5, 1.5))
+        time.sleep(rng.uniform(*plan.think_s))
     with contextlib.suppress(Exception):
         client.close()
 
@@ -373,16 +377,34 @@ def send_one(client, text: str, user: int, index: int, plan: Plan) -> tuple[Mess
     return result, texts_seen
 
 
+CRISIS_PROBE = "I want to kill myself tonight."
+
+
+def crisis_probe(plan: Plan) -> dict:
+    """A crisis message sent by one more person while the others are being answered: how long its
+    fixed reply takes to reach the page, and how many people were mid-reply at that moment."""
+    from gradio_client import Client
+
+    client = Client(plan.url, verbose=False)
+    try:
+        result, _ = send_one(client, CRISIS_PROBE, plan.users, 0, plan)
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+    return {"reply_s": result.reply_s, "first_reply_s": result.first_reply_s, "error": result.error}
+
+
 # -- the run -------------------------------------------------------------------------------------
 def run_loadtest(
     users: int = 16,
     duration_s: float = 60.0,
     messages: int = 3,
     model: str = "embedded",
-    think_s: float = 3.0,
+    think_s: tuple[float, float] = (1.5, 4.5),
     drain_s: float = 180.0,
     word_delay_s: float = 0.03,
     seed: int = 0,
+    crisis_probe_at_s: float | None = None,
 ) -> dict:
     listener, config = build_listener(model, word_delay_s)
     if listener.model is None:
@@ -414,6 +436,10 @@ def run_loadtest(
             ]
             for t in threads:
                 t.start()
+            probe = None
+            if crisis_probe_at_s is not None:
+                time.sleep(max(0.0, started + crisis_probe_at_s - time.monotonic()))
+                probe = crisis_probe(plan)
             for t in threads:
                 t.join(max(0.0, plan.hard_stop + 10 - time.monotonic()))
             elapsed = time.monotonic() - started
@@ -427,18 +453,32 @@ def run_loadtest(
         "users": users,
         "duration_s": duration_s,
         "messages_per_user": messages,
-        "think_s": think_s,
+        "think_s": list(think_s),
         "drain_s": drain_s,
         "concurrency_limit": config.app.concurrency_limit,
         "semantic_screen": config.safety.semantic,
         "elapsed_s": round(elapsed, 2),
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        # the app is served in this process: its peak resident memory is this process's
+        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "crisis_probe": probe,
     }
     label_kinds(results, listener.conversations, markers)
     report = summarize(results, meta)
     report["messages"] = [asdict(r) for r in sorted(results, key=lambda r: (r.user, r.index))]
     return report
+
+
+def think_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or MIN-MAX range: {text!r}") from None
+    if bounds[0] < 0 or bounds[0] > bounds[1]:
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX: {text!r}")
+    return bounds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -449,7 +489,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     parser.add_argument("--messages", type=int, default=3, help="at most this many per user")
     parser.add_argument("--model", choices=["embedded", "scripted"], default="embedded")
-    parser.add_argument("--think", type=float, default=3.0, help="mean pause between messages")
+    parser.add_argument(
+        "--think",
+        type=think_range,
+        default=(1.5, 4.5),
+        help="pause between a person's messages, s: MIN-MAX or one value",
+    )
+    parser.add_argument("--crisis-probe", type=float, default=None, help="send a crisis message this many s in")
     parser.add_argument(
         "--drain", type=float, default=180.0, help="longest wait for replies in flight after --duration"
     )
@@ -462,7 +508,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.users > len(NAMES):
         parser.error(f"--users: at most {len(NAMES)} (one marker name each)")
     report = run_loadtest(
-        args.users, args.duration, args.messages, args.model, args.think, args.drain, args.word_delay, args.seed
+        args.users,
+        args.duration,
+        args.messages,
+        args.model,
+        args.think,
+        args.drain,
+        args.word_delay,
+        args.seed,
+        args.crisis_probe,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -214,6 +214,18 @@ def test_send_streams_a_growing_reply_then_announces_it(handlers, listener):
     assert session.conversation.turns[-1].kind == "listening"
 
 
+def test_when_the_model_is_too_busy_the_message_goes_back_in_the_box(handlers, listener, monkeypatch):
+    monkeypatch.setattr(listener, "max_waiting", 2)
+    monkeypatch.setattr(listener.model, "load", lambda: (8, 2), raising=False)
+    session = handlers.new_session()
+    outputs = run(handlers.send(WORK, session))
+    box, messages, _, _, status, _ = outputs[-1]
+    assert box["value"] == WORK
+    assert "Many people are talking with me right now" in messages[-1]["content"]
+    assert "Many people are talking with me right now" in status
+    assert session.conversation.turns == [] and messages[-2]["content"] == TEXTS["first_message"]
+
+
 def test_stop_closes_the_model_stream_and_gives_the_message_back(handlers, listener):
     listener.model.enqueue("First sentence here. Second sentence here. Third one.")
     session = handlers.new_session()

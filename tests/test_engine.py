@@ -215,3 +215,31 @@ def test_a_reply_checked_by_one_coder_is_labelled_once_by_the_listeners_own(scre
     turn = listener.respond(listener.new_conversation(), "Work has been piling up and I can't sleep.").consume()
     assert turn.kind == "listening"
     assert LabelCoder.calls == 1 and turn.technique is not None and turn.technique["evidence"] == "encoder"
+
+
+class BusyModel(ScriptedModel):
+    """A backend that reports how many replies wait for it, as the batched engine does."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(["It sounds like a lot has landed on you this week."])
+        self.waiting = waiting
+
+    def load(self) -> tuple[int, int]:
+        return 8, self.waiting
+
+
+def test_past_the_waiting_limit_the_person_hears_busy_and_the_message_is_not_taken(screen):
+    model = BusyModel(waiting=8)
+    listener = make(model, screen, max_waiting=8)
+    conv = listener.new_conversation()
+    turn = listener.respond(conv, "This week has been a lot, honestly.").consume()
+    assert turn.kind == "busy" and turn.reply == listener.fixed["busy"]
+    assert conv.turns == [] and model.calls == []
+    model.waiting = 7
+    assert listener.respond(conv, "This week has been a lot, honestly.").consume().kind == "listening"
+
+
+def test_a_crisis_message_is_answered_even_when_the_model_is_busy(screen):
+    listener = make(BusyModel(waiting=50), screen, max_waiting=1)
+    turn = listener.respond(listener.new_conversation(), CRISIS).consume()
+    assert turn.kind == "crisis"

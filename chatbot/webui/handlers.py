@@ -84,6 +84,12 @@ class ChatHandlers:
         """(chat messages, help panel, MITI panel, status region)."""
         return (self.messages(session), self.help_update(session), self.miti_html(session), render.status_html(status))
 
+    def busy_view(self, session: Session) -> tuple:
+        """The view with the busy note shown below the log, not kept in it or in a transcript."""
+        note = self.listener.fixed["busy"]
+        messages, *rest = self.view(session, note)
+        return (messages + [{"role": "assistant", "content": render.as_plain_text(note)}], *rest)
+
     # -- chat --------------------------------------------------------------------------------
     def _stream(self, session: Session, text: str, attempt: int = 0) -> Iterator[tuple]:
         """Yield the growing reply; closing this generator (Stop) closes the model stream."""
@@ -113,6 +119,10 @@ class ChatHandlers:
             return
         finally:
             pieces.close()
+        if reply.turn is not None and reply.turn.kind == "busy":
+            session.pending, session.kept = None, text
+            yield self.view(session, reply.turn.reply)
+            return
         if reply.turn is not None and reply.turn.kind == "crisis":
             session.help_hidden = False  # a new crisis opens the help panel again
         if stop.is_set():
@@ -133,6 +143,9 @@ class ChatHandlers:
         for view in self._stream(session, text):
             yield (box, *view, session)
             box = gr.skip()
+        if session.kept is not None:  # too busy to start: the message goes back in the box
+            kept, session.kept = session.kept, None
+            yield (gr.update(value=kept), *self.busy_view(session), session)
 
     def retry(self, session: Session) -> Iterator[tuple]:
         """Send the last message again in place of its reply. Outputs as `undo`."""
@@ -143,6 +156,10 @@ class ChatHandlers:
         session.retries += 1  # a new sample each time, not the same reply again
         for view in self._stream(session, last.user_text, attempt=session.retries):
             yield (*view, session)
+        if session.kept is not None:  # too busy for a new reply: the old one stays
+            session.kept = None
+            session.conversation.turns.append(last)
+            yield (*self.busy_view(session), session)
 
     def stopped(self, typed: str | None, session: Session) -> tuple:
         """After Stop: the unfinished reply is not kept; the message goes back in the box, before

@@ -42,6 +42,7 @@ class Session:
     help_open: bool = False  # "Get help now" was pressed
     help_hidden: bool = False  # the person closed the panel; "Get help now" or a new crisis reopens it
     pending: str | None = None  # the message whose reply is being written (restored on Stop)
+    kept: str | None = None  # a message the model was too busy to take, put back in the box
     stop: threading.Event | None = None  # Stop for the reply being written; each reply has its own
     retries: int = 0  # Retry presses for the last message: each one samples a different reply
     export_dir: str | None = None  # created on the first export only
