@@ -1,15 +1,17 @@
-"""`python -m evals run|compare|report|code|bench`. Heavy imports wait until a command runs."""
+"""`python -m evals run|compare|report|docs|code|bench`. Heavy imports wait until a command runs."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 DESCRIPTION = """Evaluate the listener reproducibly.
 
   run CONFIG.yaml       run every scenario through the app's listener; writes a run folder
   compare RUN_A RUN_B   metrics of two run folders side by side (markdown to stdout)
   report RUN            rebuild summary metrics, report.md and plots from a run's turns.jsonl
+  docs [--check]        rewrite the results tables in docs/ from the committed run files
   code ...              code utterances with the technique coder (see `code --help`)
   bench ...             engine benchmarks (see `bench --help`)
 """
@@ -40,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_b")
     report = sub.add_parser("report", help="rebuild a run's summary metrics and report")
     report.add_argument("run_dir")
+    docs = sub.add_parser("docs", help="rewrite the docs' results tables from committed run files")
+    docs.add_argument("--check", action="store_true", help="write nothing; fail if a table is out of date")
+    docs.add_argument("--root", type=Path, default=Path("."), help="the repository (default: here)")
     sub.add_parser("code", help="technique coder CLI", add_help=False)
     sub.add_parser("bench", help="engine benchmarks", add_help=False)
     return parser
@@ -94,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
 
         print(rebuild_report(args.run_dir))
         return 0
+    if args.command == "docs":
+        from evals.doc_tables import DocTablesError, update
+
+        try:
+            changed = update(args.root, check=args.check)
+        except (DocTablesError, OSError, KeyError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        verb = "out of date" if args.check else "rewritten"
+        print("\n".join(f"{verb}: {name}" for name in changed) or "all tables up to date")
+        return 1 if args.check and changed else 0
     parser.print_help()
     return 1
 

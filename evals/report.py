@@ -141,7 +141,7 @@ def write_plots(folder: Path, summary: dict, turns: Sequence[dict]) -> list[str]
 
 
 # -- markdown ------------------------------------------------------------------------------
-def _table(rows: Sequence[tuple], header: tuple) -> list[str]:
+def markdown_table(rows: Sequence[tuple], header: tuple) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return lines
@@ -182,7 +182,7 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
     if "miti" in m:
         mi = m["miti"]
         out += ["## Listening technique (MITI 4.2.1, automatic coder)", ""]
-        out += _table(
+        out += markdown_table(
             [
                 ("R:Q (reflections per question)", mi["r_to_q"], "fair ≥ 1, good ≥ 2", mi["ratings"]["r_to_q"]),
                 (
@@ -216,15 +216,15 @@ def render_markdown(summary: dict, turns: Sequence[dict], plots: Sequence[str]) 
                 ("exact repeat rate", r["exact_repeat_rate"]),
                 ("mean trigram overlap with earlier replies", r["mean_trigram_overlap"]),
             ]
-        out += _table(rows, ("metric", "value")) + [""]
+        out += markdown_table(rows, ("metric", "value")) + [""]
     if "safety" in m or "crisis" in m:
         out += ["## Safety", ""]
-        out += _table(_safety_rows(m), ("metric", "value")) + [""]
+        out += markdown_table(_safety_rows(m), ("metric", "value")) + [""]
         out += _routed_turns(turns)
     if "speed" in m:
         sp = m["speed"]
         out += ["## Speed (listening turns)", ""]
-        out += _table(
+        out += markdown_table(
             [
                 ("latency s", sp["latency_s"]["median"], sp["latency_s"]["p90"], sp["latency_s"]["mean"]),
                 (
@@ -326,7 +326,12 @@ def _routed_turns(turns: Sequence[dict]) -> list[str]:
         rows.append((f"{t['set']}/{t['scenario']} #{t['turn']}", why, t["user_text"]))
     if not rows:
         return []
-    return ["Scenario turns taken over by the safety layer:", "", *_table(rows, ("turn", "decision", "user text")), ""]
+    return [
+        "Scenario turns taken over by the safety layer:",
+        "",
+        *markdown_table(rows, ("turn", "decision", "user text")),
+        "",
+    ]
 
 
 def _short(digest: str | None) -> str:

@@ -17,7 +17,9 @@ import random
 import statistics
 import sys
 import time
+from pathlib import Path
 
+from evals.safety_eval import write_json
 from evals.scorers import percentile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-semantic", action="store_true")
     p.add_argument("--learned", choices=["auto", "classifier", "examples"], default="auto")
     p.add_argument("--encoders", action="store_true", help="time the encoder variants alone")
+    p.add_argument("--out", type=Path, help="also write the result as JSON here (what `python -m evals docs` reads)")
     args = p.parse_args(argv)
     if args.encoders:
         for row in run_encoders(args.rounds):
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     classifier = {"auto": None, "classifier": True, "examples": False}[args.learned]
     result = run(semantic=not args.no_semantic, rounds=args.rounds, classifier=classifier)
     print(json.dumps(result))
+    write_json(args.out, {"learned": args.learned, **result})
     print(
         f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms over {result['calls']} calls "
         f"(semantic={'on' if result['semantic'] else 'off'}, load avg {result['load_avg_1m']} "

@@ -199,6 +199,9 @@ def figures(result: dict) -> dict:
         "recall": rate(crisis),
         "false_alarms_hard": rate(hard),
         "false_alarms_ordinary": rate(ordinary),
+        "routed": {
+            name: f"{sum(xs)}/{len(xs)}" for name, xs in (("crisis", crisis), ("hard", hard), ("ordinary", ordinary))
+        },
         "per_category_recall": {c: rate([r["route"] for r in rows if r["true"] == c]) for c in CATEGORIES},
         "buildups_on_time": f"{sum(c['ok'] for c in builds)}/{len(builds)}",
         "buildups_late_or_missed": [c["id"] for c in builds if not c["ok"]],
@@ -271,6 +274,17 @@ def markdown(summary: dict, rows: list[dict], label: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _learned(screen) -> str:
+    return "classifier" if screen.use_classifier else "examples" if screen.use_semantic else "none"
+
+
+def write_json(path: Path | None, data: dict) -> None:
+    """The figures as a run file (`--out`), the input of `python -m evals docs`."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.safety_eval", description=__doc__.splitlines()[0])
     p.add_argument("--no-semantic", action="store_true")
@@ -280,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", nargs="+", metavar="SPLIT_OR_FILES", help="another name for --split or --data")
     p.add_argument("--markdown", type=Path, help="write a report with the confusion matrix and miss ids here")
     p.add_argument("--jsonl", type=Path, help="write one line per message/conversation here")
+    p.add_argument("--out", type=Path, help="also write the figures as JSON here (what `python -m evals docs` reads)")
     p.add_argument(
         "--ordinary",
         nargs="*",
@@ -302,15 +317,20 @@ def main(argv: list[str] | None = None) -> int:
     screen = SafetyScreen(semantic=not args.no_semantic, classifier=classifier)
     screen.warm_up()
     if args.ordinary is not None:
-        routed, total = ordinary_routed(screen, tuple(args.ordinary) or ("all",))
+        sets = tuple(args.ordinary) or ("all",)
+        routed, total = ordinary_routed(screen, sets)
         print(f"ordinary scenario turns routed: {len(routed)}/{total}" + "".join(f"\n- {r}" for r in routed))
+        write_json(args.out, {"learned_layer": _learned(screen), "sets": list(sets), "turns": total, "routed": routed})
         return 0
     sources = tuple(args.source) if args.source else None
     messages = load_messages(args.split, sources, args.data)
     dialogues = load_dialogues(args.split, sources, args.data)
     result = evaluate(screen, messages, dialogues)
-    learned = "classifier" if screen.use_classifier else "examples" if screen.use_semantic else "none"
-    print(json.dumps({"learned_layer": learned, **figures(result)}, indent=1))
+    learned = _learned(screen)
+    scope = {"data": [str(f) for f in args.data]} if args.data else {"split": args.split}
+    result_figures = {"learned_layer": learned, **scope, "sources": list(sources or ()), **figures(result)}
+    print(json.dumps(result_figures, indent=1))
+    write_json(args.out, result_figures)
     if args.markdown:
         where = ", ".join(str(f) for f in args.data) if args.data else f"split={args.split}"
         label = f"{where}, sources={','.join(sources) if sources else 'all'}, learned={learned}"
