@@ -12,10 +12,12 @@ Model errors propagate: the engine owns error handling.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
+import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from chatbot.coder import Code
@@ -333,14 +335,16 @@ class ReflectFirstPipeline:
         said = " ".join([*(m["content"] for m in history if m.get("role") == "user"), user_text])
         judged: list[_Candidate] = []
         tokens = 0
-        for i in range(self.candidates):
-            cand_settings = self._candidate_settings(settings, i)
-            pieces = list(self.model.stream(messages, cand_settings))
-            tokens += len(pieces)
-            cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said)
-            judged.append(cand)
-            if cand.passed and (cand.ideal or self.trained):
-                break  # good enough: save the CPU the remaining candidates
+        sampled = self._sample(messages, settings)
+        try:
+            for i, cand_settings, pieces in sampled:
+                tokens += len(pieces)
+                cand = self._judge(i, cand_settings.seed, "".join(pieces), move, user_text, earlier, said)
+                judged.append(cand)
+                if cand.passed and (cand.ideal or self.trained):
+                    break  # good enough: save the CPU the remaining candidates
+        finally:
+            sampled.close()
         passing = [c for c in judged if c.passed]
         public = [c.public() for c in judged]
         if passing:
@@ -357,6 +361,51 @@ class ReflectFirstPipeline:
         return PlannedReply(text, move, parts, fallback, tokens, public, self._rail(text))
 
     # -- candidates ------------------------------------------------------------------------
+    def _sample(self, messages: list[Message], settings: GenerationSettings) -> Generator[tuple]:
+        """(index, settings, pieces) of each candidate, in order.
+
+        A model that decodes several replies together (`slots` > 1) gets every candidate at once:
+        they share the prompt's cache and one batch, so three cost little more than one. Judged in
+        order with the same early stop, the chosen reply is the one sequential sampling gives.
+        """
+        plans = [(i, self._candidate_settings(settings, i)) for i in range(self.candidates)]
+        if getattr(self.model, "slots", 1) < 2 or len(plans) < 2:
+            for i, cand_settings in plans:
+                yield i, cand_settings, list(self.model.stream(messages, cand_settings))
+            return
+        done = threading.Event()  # the caller has what it needs: the others stop at their next piece
+        results: list[list[str] | BaseException] = [[] for _ in plans]
+
+        def collect(slot: int, cand_settings: GenerationSettings) -> None:
+            stream = self.model.stream(messages, cand_settings)
+            out = results[slot]
+            try:
+                for piece in stream:
+                    if done.is_set():
+                        break
+                    out.append(piece)  # type: ignore[union-attr]
+            except BaseException as exc:  # re-raised in the caller's thread, in order
+                results[slot] = exc
+            finally:
+                stream.close()  # type: ignore[attr-defined]
+
+        # each thread runs in a copy of this context, so the person's Stop reaches its stream
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(collect, i, cs), daemon=True)
+            for i, cs in plans
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for (i, cand_settings), thread in zip(plans, threads):
+                thread.join()
+                result = results[i]
+                if isinstance(result, BaseException):
+                    raise result
+                yield i, cand_settings, result
+        finally:
+            done.set()
+
     def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
         seed = None if settings.seed is None else settings.seed * 1009 + i
         changes: dict[str, object] = dict(

@@ -302,6 +302,9 @@ class _NeverEnds:
     def forget(self, slot: int, keep: int) -> None:
         self.engine.forget(slot, keep)
 
+    def copy(self, source: int, slot: int, keep: int) -> None:
+        self.engine.copy(source, slot, keep)
+
     def detokenize(self, tokens) -> str:
         return self.engine.detokenize(tokens)
 

@@ -175,7 +175,7 @@ def format_table(report: dict) -> str:
         rows.append(f"{label:<26}{d['n']:>5}{cells}{top}")
     rows += [
         "",
-        f"model {report['model']} ({report['backend']}), {report['users']} users, "
+        f"model {report['model']} ({report['backend']}, engine {report.get('engine')}), {report['users']} users, "
         f"{report['duration_s']} s of sending, run took {report['elapsed_s']:.1f} s",
         f"messages sent {report['sent']}, completed {report['completed']}, "
         f"errors {report['errors']}, replies/min {report['replies_per_min']}, "
@@ -192,14 +192,14 @@ def format_table(report: dict) -> str:
 
 
 # -- the app -------------------------------------------------------------------------------------
-def build_listener(model: str, word_delay_s: float = 0.03):
+def build_listener(model: str, word_delay_s: float = 0.03, overrides: Sequence[str] = ()):
     from chatbot.config import load_config
     from chatbot.factory import build_listener as build
 
     if model == "embedded":
-        config = load_config()
+        config = load_config(overrides=list(overrides))
         return build(config), config
-    config = load_config(overrides=["listening.pipeline=false"])
+    config = load_config(overrides=["listening.pipeline=false", *overrides])
     from chatbot.backends.guarded import GuardedModel
 
     echo = GuardedModel(EchoModel(word_delay_s), config.model.timeout_s)
@@ -405,8 +405,9 @@ def run_loadtest(
     word_delay_s: float = 0.03,
     seed: int = 0,
     crisis_probe_at_s: float | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict:
-    listener, config = build_listener(model, word_delay_s)
+    listener, config = build_listener(model, word_delay_s, overrides)
     if listener.model is None:
         raise SystemExit(f"the model did not load: {listener.model_problem}")
     listener = RecordingListener(listener)
@@ -456,6 +457,8 @@ def run_loadtest(
         "think_s": list(think_s),
         "drain_s": drain_s,
         "concurrency_limit": config.app.concurrency_limit,
+        "overrides": list(overrides),
+        "engine": listener.model.identity.extra.get("engine", "torch"),
         "semantic_screen": config.safety.semantic,
         "elapsed_s": round(elapsed, 2),
         "cpu_count": os.cpu_count(),
@@ -501,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--word-delay", type=float, default=0.03, help="scripted model only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     parser.add_argument("--out", default="runs/loadtest", help="folder for the JSON report")
     args = parser.parse_args(argv)
     if args.users < 1 or args.messages < 1 or args.duration <= 0:
@@ -517,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         args.word_delay,
         args.seed,
         args.crisis_probe,
+        args.set,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

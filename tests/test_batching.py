@@ -38,6 +38,7 @@ class HistoryEngine:
         self.history: dict[int, list[int]] = {s: [] for s in range(slots)}
         self.batch_sizes: list[int] = []
         self.fed = 0  # tokens decoded in all
+        self.copies = 0
         self.fail_on = fail_on
         self.lock = threading.Lock()
 
@@ -61,6 +62,10 @@ class HistoryEngine:
 
     def forget(self, slot: int, keep: int) -> None:
         self.history[slot] = self.history[slot][:keep]
+
+    def copy(self, source: int, slot: int, keep: int) -> None:
+        self.history[slot] = self.history[source][:keep]
+        self.copies += 1
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return "".join(f" w{t}" for t in tokens)
@@ -225,3 +230,19 @@ def test_the_same_prompt_again_is_fed_one_token():
     scheduler.close()
     assert once == again
     assert engine.fed - fed_before == 1 + 2  # the prompt's last token, then two of the three new ones
+
+
+def test_candidates_of_one_prompt_feed_it_once_and_copy_the_cache():
+    engine = HistoryEngine(slots=3, max_batch_tokens=8)
+    scheduler = Scheduler(engine)
+    shared = [1 + k % 60 for k in range(24)]  # fed over three steps
+    alone = Scheduler(HistoryEngine(slots=1, max_batch_tokens=8))
+    expected = [reply(alone, shared, settings(do_sample=True, seed=seed)) for seed in range(3)]
+    alone.close()
+    requests = [scheduler.submit(shared, settings(do_sample=True, seed=seed)) for seed in range(3)]
+    got = ["".join(scheduler.pieces(r, timeout_s=10)) for r in requests]
+    scheduler.close()
+    assert got == expected and all(got)
+    assert engine.copies == 2
+    generated = sum(len(r.generated) for r in requests)
+    assert engine.fed <= len(shared) + 2 + generated  # the prompt once, each copy its last token, the replies

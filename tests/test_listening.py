@@ -478,3 +478,46 @@ def test_reply_rules_use_general_wording():
     assert not rules.any("dismissive", "It sounds like it's just hard right now.")
     assert meaning_for("I keep waking at 2am.") == "and it's following you into the night"
     assert rules.any("effort_cues", "I really want to make things work with her.")
+
+
+class SeededModel:
+    """Each candidate's text is picked by its seed, so the reply does not depend on call order."""
+
+    def __init__(self, texts: list[str], slots: int) -> None:
+        from chatbot.models import ModelIdentity
+
+        self.identity = ModelIdentity(backend="scripted", name="seeded")
+        self.texts = texts
+        self.slots = slots
+        self.calls = 0
+
+    def stream(self, messages, settings):
+        self.calls += 1
+        words = self.texts[settings.seed % len(self.texts)].split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word
+
+    def count_tokens(self, messages) -> int:
+        return 100
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["You should try meditation.", "It sounds like work follows you into the night.", "Hmm."],
+        ["Hmm.", "You should quit.", "Ok."],  # nothing passes: the fallback
+    ],
+    ids=["one-passes", "none-pass"],
+)
+def test_candidates_sampled_at_once_choose_what_sampling_one_by_one_chooses(coder, texts):
+    # the seeds of candidates 0, 1, 2 are 7*1009 + i: shift the texts so candidate i gets texts[i]
+    shifted = [texts[(k - 7 * 1009) % 3] for k in range(3)]
+    one_by_one = ReflectFirstPipeline(SeededModel(shifted, slots=1), coder, candidates=3).reply([], USER, SETTINGS)
+    batched_model = SeededModel(shifted, slots=4)
+    at_once = ReflectFirstPipeline(batched_model, coder, candidates=3).reply([], USER, SETTINGS)
+    assert batched_model.calls == 3
+    assert (at_once.text, at_once.fallback, at_once.candidates) == (
+        one_by_one.text,
+        one_by_one.fallback,
+        one_by_one.candidates,
+    )

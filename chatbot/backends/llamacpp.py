@@ -76,6 +76,12 @@ class LlamaCppEngine:
     def forget(self, slot: int, keep: int) -> None:
         self._ctx.kv_cache_seq_rm(slot, keep, -1)
 
+    def copy(self, source: int, slot: int, keep: int) -> None:
+        # Between slots (separate cache streams) llama.cpp copies whole sequences only, then trims.
+        self._ctx.kv_cache_seq_rm(slot, -1, -1)
+        self._ctx.kv_cache_seq_cp(source, slot, -1, -1)
+        self._ctx.kv_cache_seq_rm(slot, keep, -1)
+
     def logits_at_every_position(self, tokens: Sequence[int]) -> np.ndarray:
         """[len(tokens), vocab]: teacher-forced logits, for fidelity checks; uses slot 0, so only when idle."""
         rows = []
@@ -167,6 +173,11 @@ class LlamaCppChatModel:
             token = int(meta.get(key, -1))
             texts.append(self.engine.special_text(token) if token >= 0 else "")
         return texts[0], texts[1]
+
+    @property
+    def slots(self) -> int:
+        """Replies decoded together; the pipeline samples its candidates at once when above 1."""
+        return self.engine.slots
 
     @property
     def context_window(self) -> int:
