@@ -30,7 +30,8 @@ import numpy as np
 from chatbot.models import GenerationSettings, ModelError, ModelTimeoutError
 
 TOP_K = 50  # transformers' default for sampling, which the torch path uses too
-MIN_FORK_TOKENS = 16  # a shorter shared prefix is cheaper to feed again than to wait for
+MIN_FORK_TOKENS = 16  # a shorter shared prefix is cheaper to feed again than to copy
+SAME_PROMPT = 0.9  # share of a prompt already being fed above which a request waits to copy it
 
 
 class BatchEngine(Protocol):
@@ -189,8 +190,10 @@ class Scheduler:
 
         That prefix is either what a free slot still holds, or what an active request has fed: then
         the slot gets a copy of that request's cache (the candidates of one reply share a prompt).
-        Returns False, leaving the request waiting, while an active request is still feeding a
-        longer shared prefix: copying it next step is cheaper than feeding it twice.
+        Returns False, leaving the request waiting, while an active request is still feeding
+        nearly the same prompt (another candidate of the same reply): copying it once it is in is
+        cheaper than feeding it twice. A request that only shares a part (another person's reply
+        with the same instructions) does not wait: chained waits would feed one prompt at a time.
         """
         shared = {slot: common_prefix(self._cached[slot], request.prompt) for slot in self._free}
         slot = max(self._free, key=lambda s: (shared[s], -s))
@@ -199,8 +202,13 @@ class Scheduler:
         for other in self._active:
             if other.slot is None or common_prefix(other.prompt, request.prompt) < own + MIN_FORK_TOKENS:
                 continue
-            if other.fed < len(other.prompt) and other.in_cache < common_prefix(other.prompt, request.prompt):
-                return False  # its prompt is being fed: wait for it rather than feed it again
+            prefix = common_prefix(other.prompt, request.prompt)
+            if (
+                other.fed < len(other.prompt)
+                and other.in_cache < prefix
+                and prefix >= SAME_PROMPT * len(request.prompt)
+            ):
+                return False  # nearly the same prompt is being fed: wait for it rather than feed it twice
             in_cache = common_prefix((other.prompt + other.generated)[: other.in_cache], request.prompt)
             if in_cache > copied:
                 source, copied = other, in_cache
