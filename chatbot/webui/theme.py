@@ -73,15 +73,19 @@ _CSS = Template("""
 /* Gradio's own bin icon would clear the log at once, without asking, early in the tab order. */
 #chat-log button[aria-label="Clear"] { display: none; }
 #title h1 { margin: 0; white-space: nowrap; overflow-wrap: normal; word-break: keep-all; }
-/* The title keeps its width; if the button does not fit beside it, the button goes below. */
-#header { flex-wrap: wrap; align-items: center; row-gap: 0.5rem; }
-#title { flex: 1 0 auto !important; min-width: max-content !important; }
+#header { flex-wrap: nowrap; align-items: center; row-gap: 0.5rem; }
 #get-help { flex: 0 0 auto !important; min-width: max-content !important; white-space: nowrap; }
 #actions, #compose, #delete-confirm { flex-wrap: nowrap; gap: 0.5rem; }
 #delete-confirm { align-items: center; border: 2px solid $panel_border; border-radius: 6px; padding: 0.5rem; }
 @media (max-width: 640px) {
   #chat-log { --chat-log-height: max(200px, calc(100dvh - 540px)); }
-  #title h1 { font-size: 1.1rem; }
+  /* The title keeps a line of its own, the button goes below it (beside it, one of them is cut). */
+  #header { flex-wrap: wrap; }
+  #title { flex: 1 0 100% !important; }
+  #title h1 { font-size: 1.25rem; }
+  /* The MITI table fits the screen instead of running off its edge. */
+  .miti-panel table { table-layout: fixed; }
+  .miti-panel th, .miti-panel td { padding: 0.25rem 0.3rem; font-size: 0.8rem; overflow-wrap: break-word; }
   #get-help { padding: 0.5rem 0.6rem; font-size: 0.95rem; }
   #disclosure, #disclosure p { font-size: 0.85rem; }
   #compose { flex-wrap: wrap; }

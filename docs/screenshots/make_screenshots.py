@@ -39,10 +39,14 @@ def _free_port() -> int:
 
 
 def _send_and_wait(page, text: str, replies: int) -> None:
-    from playwright.sync_api import expect
-
     page.locator("#message textarea").fill(text)
     page.locator("#send").click()
+    _wait_for_reply(page, replies)
+
+
+def _wait_for_reply(page, replies: int) -> None:
+    from playwright.sync_api import expect
+
     expect(page.locator("#chat-log .message.bot")).to_have_count(replies + 1, timeout=300_000)
     expect(page.locator("#reply-status [role=status]")).to_have_text("The listener replied.",
                                                                       timeout=300_000)
@@ -102,17 +106,23 @@ def main() -> int:
             crisis.locator("#help-panel").wait_for(state="visible")
             _both_widths(crisis, "crisis-panel", "#help-panel")
 
-            # One person's reply is being written while a second waits for their turn.
-            first, waiting = browser.new_page(viewport=DESKTOP), browser.new_page(viewport=DESKTOP)
-            for queued in (first, waiting):
+            # One person's reply is being written while two more wait for their turn, one on a
+            # phone (each page keeps its width: the waiting message is the browser's own copy).
+            first = browser.new_page(viewport=DESKTOP)
+            waiting = {name: browser.new_page(viewport=size) for name, size in (("queue", DESKTOP), ("queue-phone", PHONE))}
+            for queued in (first, *waiting.values()):
                 queued.goto(url)
             first.locator("#message textarea").fill(FIRST)
             first.locator("#send").click()
             first.locator("#reply-status .typing").wait_for(timeout=300_000)
-            waiting.locator("#message textarea").fill(WAITING)
-            waiting.locator("#send").click()
-            waiting.get_by_text(re.compile(r"queue: *\d+/\d+")).wait_for(timeout=60_000)
-            _both_widths(waiting, "queue")
+            for queued in waiting.values():
+                queued.locator("#message textarea").fill(WAITING)
+                queued.locator("#send").click()
+            for name, queued in waiting.items():
+                queued.get_by_text(re.compile(r"queue: *\d+/\d+")).wait_for(timeout=60_000)
+                queued.screenshot(path=str(HERE / f"{name}.png"), full_page=name == "queue")
+            for queued in waiting.values():  # the model finishes before the app closes
+                _wait_for_reply(queued, 1)
             browser.close()
     finally:
         demo.close()
