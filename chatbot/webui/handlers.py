@@ -82,7 +82,8 @@ class ChatHandlers:
 
     def view(self, session: Session, status: str = "") -> tuple:
         """(chat messages, help panel, MITI panel, status region)."""
-        return (self.messages(session), self.help_update(session), self.miti_html(session), render.status_html(status))
+        status_line = render.status_html(status, visible=status != self.texts["reply_done"])
+        return (self.messages(session), self.help_update(session), self.miti_html(session), status_line)
 
     def busy_view(self, session: Session) -> tuple:
         """The view with the busy note shown below the log, not kept in it or in a transcript."""
@@ -102,7 +103,8 @@ class ChatHandlers:
         session.pending = text
         before = self.messages(session)
         user = {"role": "user", "content": render.as_plain_text(text or "")}
-        quiet = (gr.skip(), gr.skip(), render.status_html(""))  # panels change only at the end
+        writing = render.status_html(self.texts["reply_writing"], typing=True)
+        quiet = (gr.skip(), gr.skip(), writing)  # panels change only at the end
         yield (before + [user], *quiet)
         reply = self.listener.respond(session.conversation, text, stop=stop, attempt=attempt)
         pieces = iter(reply)
@@ -183,7 +185,7 @@ class ChatHandlers:
         """Outputs: chatbot, help panel, MITI panel, status, export files, session."""
         delete_session(session, self.clock(), self.texts["first_message"])
         _remove_served_copies(served_files)
-        return (*self.view(session), gr.update(value=None, visible=False), session)
+        return (*self.view(session, self.texts["delete_done"]), gr.update(value=None, visible=False), session)
 
     # -- help --------------------------------------------------------------------------------
     def open_help(self, session: Session) -> tuple:

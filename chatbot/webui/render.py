@@ -192,6 +192,9 @@ def practice_html(code: Any, explanation: str = "", rewrite: str | None = None, 
     return html
 
 
-def status_html(text: str) -> str:
-    """A polite live region: screen readers hear this once a reply is complete."""
-    return f'<p class="sr-only" role="status" aria-live="polite">{_e(text)}</p>'
+def status_html(text: str, *, visible: bool = True, typing: bool = False) -> str:
+    """A polite live region under the chat: what just happened (stopped, deleted) or that a reply
+    is being written (with moving dots). "The listener replied." is for screen readers only: the
+    reply itself shows it."""
+    cls = "reply-status" + ("" if visible else " sr-only") + (" typing" if typing else "")
+    return f'<p class="{cls}" role="status" aria-live="polite">{_e(text)}</p>'

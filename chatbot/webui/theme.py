@@ -58,22 +58,40 @@ _CSS = Template("""
 .help-panel h2 { color: $panel_heading; margin: 0 0 0.5rem 0; font-size: 1.25rem; }
 .help-emergency { font-size: 1.15rem; color: $panel_heading; }
 .help-extra { color: $panel_extra; }
-/* The status line is for screen readers; its progress overlay would cover Send and Stop. */
+/* The status line says what is happening; its progress overlay would cover Send and Stop. */
 #reply-status [data-testid="status-tracker"] { display: none !important; }
-.help-link { display: inline-block; min-height: 44px; box-sizing: border-box; margin: 0.25rem 0.5rem 0 0;
-  padding: 0.6rem 0.8rem; border: 2px solid $panel_border; border-radius: 6px; background: $panel_bg;
-  color: $panel_heading; font-weight: 700; }
-.help-hide { display: block; min-height: 44px; margin-top: 0.5rem; padding: 0.5rem 0.8rem;
-  border: 1px solid $panel_border; border-radius: 6px; background: $panel_bg; color: $panel_fg; }
-.help-link:focus-visible, .help-hide:focus-visible, #help-heading:focus-visible {
-  outline: 3px solid $focus; outline-offset: 2px; }
-.miti-panel table { border-collapse: collapse; width: 100%; }
-.miti-panel th, .miti-panel td { border: 1px solid $table_border; padding: 0.3rem 0.5rem;
-  text-align: left; }
-.miti-panel caption { font-weight: 700; text-align: left; padding-bottom: 0.3rem; }
-.rating-good { color: $good; font-weight: 700; }
-.rating-fair { color: $fair; font-weight: 700; }
-.rating-below-fair { color: $below_fair; font-weight: 700; }
+#reply-status { padding: 0 0.25rem !important; min-height: 0; }
+#reply-status .html-container { padding: 0 0.5rem; }
+.reply-status { margin: 0; min-height: 1.4em; color: $panel_fg; font-size: 0.95rem; }
+.reply-status.typing::after { content: ""; display: inline-block; width: 1.5em; text-align: left;
+  animation: typing-dots 1.2s steps(4, end) infinite; }
+@keyframes typing-dots { 0% { content: ""; } 25% { content: "."; } 50% { content: ".."; } 75% { content: "..."; } }
+@media (prefers-reduced-motion: reduce) { .reply-status.typing::after { animation: none; content: "..."; } }
+/* The chat log takes the window's height less what must stay in view (title, disclosure, the
+   message box and the action row), so the box is never pushed off the screen. */
+#chat-log { --chat-log-height: max(240px, calc(100dvh - 370px)); }
+/* Gradio's own bin icon would clear the log at once, without asking, early in the tab order. */
+#chat-log button[aria-label="Clear"] { display: none; }
+#title h1 { margin: 0; white-space: nowrap; overflow-wrap: normal; word-break: keep-all; }
+#header { flex-wrap: nowrap; align-items: center; row-gap: 0.5rem; }
+#get-help { flex: 0 0 auto !important; min-width: max-content !important; white-space: nowrap; }
+#actions, #compose, #delete-confirm { flex-wrap: nowrap; gap: 0.5rem; }
+#delete-confirm { align-items: center; border: 2px solid $panel_border; border-radius: 6px; padding: 0.5rem; }
+@media (max-width: 640px) {
+  #chat-log { --chat-log-height: max(200px, calc(100dvh - 540px)); }
+  /* The title keeps a line of its own, the button goes below it (beside it, one of them is cut). */
+  #header { flex-wrap: wrap; }
+  #title { flex: 1 0 100% !important; }
+  #title h1 { font-size: 1.25rem; }
+  /* The MITI table fits the screen instead of running off its edge. */
+  .miti-panel table { table-layout: fixed; }
+  .miti-panel th, .miti-panel td { padding: 0.25rem 0.3rem; font-size: 0.8rem; overflow-wrap: break-word; }
+  #get-help { padding: 0.5rem 0.6rem; font-size: 0.95rem; }
+  #disclosure, #disclosure p { font-size: 0.85rem; }
+  #compose { flex-wrap: wrap; }
+  #compose > .form { flex: 1 1 100% !important; min-width: 100% !important; }
+  #settings, #delete-confirm { flex-direction: column; align-items: stretch; }
+}
 """)
 CSS = _CSS.substitute(COLORS)
 

@@ -138,8 +138,9 @@ def test_end_to_end_flow_stays_on_localhost(audited, app_url, tmp_path):
     expect(page.locator("#chat-log .message.bot")).to_have_count(2)
     expect(panel).to_be_visible()
 
-    # 6. delete: the conversation goes, the help panel stays
+    # 6. delete (after a confirmation): the conversation goes, the help panel stays
     page.locator("#delete").click()
+    page.locator("#delete-yes").click()
     expect(page.locator("#chat-log .message.user")).to_have_count(0)
     expect(panel).to_be_visible()
     expect(page.locator("#export-files")).to_be_hidden()
@@ -340,3 +341,123 @@ def test_help_country_follows_the_browser(browser, app_url):
         expect(page.locator("#help-panel")).to_contain_text("3114")
     finally:
         context.close()
+
+
+def _rect(page, selector: str) -> dict:
+    return page.locator(selector).first.evaluate(
+        "(el) => { const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom,"
+        " left: r.left, right: r.right, height: r.height, scrollWidth: el.scrollWidth, clientWidth: el.clientWidth,"
+        " lineHeight: parseFloat(getComputedStyle(el).lineHeight), innerHeight: window.innerHeight}; }"
+    )
+
+
+def test_phone_layout_keeps_the_title_whole_and_the_message_box_in_view(browser, app_url):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        expect(page.locator("#message textarea")).to_be_visible()
+        title = _rect(page, "#title h1")
+        assert title["height"] < 1.5 * title["lineHeight"], title  # one line, not "Reflectiv / e"
+        assert title["scrollWidth"] <= title["clientWidth"], title  # and not clipped
+        assert page.evaluate("() => window.scrollY") == 0
+        for selector in ("#message textarea", "#send", "#stop", "#get-help"):
+            box = _rect(page, selector)
+            assert box["top"] >= 0 and box["bottom"] <= box["innerHeight"], (selector, box)
+        tops = {round(_rect(page, f"#{name}")["top"]) for name in ("retry", "undo", "export", "delete")}
+        assert len(tops) == 1, tops  # the secondary actions share one row
+        country = _rect(page, "#country input")
+        assert country["scrollWidth"] <= country["clientWidth"], country  # "United States (US)" whole
+    finally:
+        context.close()
+
+
+def test_desktop_chat_log_fills_the_height_with_the_message_box_in_view(browser, app_url):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        expect(page.locator("#message textarea")).to_be_visible()
+        log, box = _rect(page, "#chat-log"), _rect(page, "#message textarea")
+        assert log["height"] >= 0.45 * log["innerHeight"], log
+        assert box["bottom"] <= box["innerHeight"], box
+    finally:
+        context.close()
+
+
+def test_delete_asks_first_comes_last_in_tab_order_and_says_it_is_done(audited, app_url):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    page.goto(app_url)
+    _send(page, WORK)
+    _wait_reply(page, 1)
+    expect(page.locator("#chat-log button[aria-label=Clear]")).to_be_hidden()  # no one-click bin icon
+    order = page.evaluate(
+        """() => Array.from(document.querySelectorAll('button, textarea, input, a[href]'))
+            .filter((el) => el.offsetParent !== null && el.tabIndex >= 0).map((el) => el.id || el.closest('[id]')?.id)"""
+    )
+    assert order.index("delete") > max(order.index(name) for name in ("message", "send", "stop", "export"))
+
+    page.locator("#delete").click()
+    expect(page.locator("#delete-question")).to_contain_text("cannot be undone")
+    expect(page.locator("#delete-no")).to_be_focused()  # Enter now keeps the conversation
+    page.keyboard.press("Enter")
+    expect(page.locator("#delete-confirm")).to_be_hidden()
+    expect(page.locator("#chat-log .message.user")).to_have_count(1)
+
+    page.locator("#delete").click()
+    page.locator("#delete-yes").click()
+    expect(page.locator("#chat-log .message.user")).to_have_count(0)
+    status = page.locator("#reply-status .reply-status")
+    expect(status).to_have_text("Conversation deleted.")
+    expect(status).to_be_visible()
+
+
+def test_typing_indicator_while_writing_and_stop_says_what_it_did(audited, app_url, served):
+    from playwright.sync_api import expect
+
+    page, _ = audited
+    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))  # a few seconds
+    page.goto(app_url)
+    _send(page, "I spent the weekend sorting through old photos.")
+    typing = page.locator("#reply-status .reply-status.typing")
+    expect(typing).to_be_visible(timeout=60_000)
+    expect(typing).to_have_text("The listener is writing")
+    page.locator("#stop").click()
+    status = page.locator("#reply-status .reply-status")
+    expect(status).to_have_text("Stopped. Your message is back in the box.", timeout=30_000)
+    expect(status).to_be_visible()
+    expect(page.locator("#reply-status .typing")).to_have_count(0)
+
+
+def test_a_queued_person_sees_their_message_one_queue_place_and_a_clear_box(browser, served):
+    from playwright.sync_api import expect
+
+    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))  # a few seconds
+    contexts = [browser.new_context() for _ in range(2)]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for page in pages:
+            page.goto(served.url)
+        _send(pages[0], "First person.")
+        expect(pages[0].locator("#chat-log")).to_contain_text("That sounds like", timeout=60_000)
+        waiting = pages[1]
+        _send(waiting, "Second person, waiting.")
+        queue = waiting.get_by_text(re.compile(r"queue: *\d+/\d+"))
+        expect(queue).to_have_count(1)  # shown once, on the log
+        expect(waiting.locator("#chat-log .message.user")).to_contain_text("Second person, waiting.")
+        box = waiting.locator("#message textarea")
+        on_top = box.evaluate(
+            "(el) => { const r = el.getBoundingClientRect();"
+            " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === el; }"
+        )
+        assert on_top, "something covers the message box while waiting"
+        _wait_reply(waiting, 1)
+    finally:
+        for c in contexts:
+            c.close()
