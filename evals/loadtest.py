@@ -143,6 +143,7 @@ def summarize(results: Sequence[MessageResult], meta: dict) -> dict:
     done = [r for r in results if r.reply_s is not None and r.error is None]
     failed = [r for r in results if r.error is not None]
     calm_failures = [r for r in done if r.kind in ("model_error", "model_missing", "unknown")]
+    answered = [r for r in done if r.kind != "busy"]
     leaks = sorted({m for r in results for m in r.foreign})
     elapsed = meta.get("elapsed_s") or 0
     return {
@@ -153,10 +154,11 @@ def summarize(results: Sequence[MessageResult], meta: dict) -> dict:
         "error_details": sorted({r.error for r in failed if r.error} | {f"reply kind {r.kind}" for r in calm_failures}),
         "kinds": {k: sum(r.kind == k for r in results) for k in sorted({r.kind for r in results})},
         "cross_session_leaks": leaks,
-        "replies_per_min": round(len(done) / elapsed * 60, 2) if elapsed else None,
-        "queue_wait_s": distribution([r.queue_wait_s for r in done if r.queue_wait_s is not None]),
-        "first_reply_s": distribution([r.first_reply_s for r in done if r.first_reply_s is not None]),
-        "reply_s": distribution([r.reply_s for r in done if r.reply_s is not None]),
+        "busy": len(done) - len(answered),
+        "replies_per_min": round(len(answered) / elapsed * 60, 2) if elapsed else None,
+        "queue_wait_s": distribution([r.queue_wait_s for r in answered if r.queue_wait_s is not None]),
+        "first_reply_s": distribution([r.first_reply_s for r in answered if r.first_reply_s is not None]),
+        "reply_s": distribution([r.reply_s for r in answered if r.reply_s is not None]),
         "max_queue_rank": max((r.max_queue_rank for r in results if r.max_queue_rank is not None), default=None),
     }
 
@@ -178,7 +180,7 @@ def format_table(report: dict) -> str:
         f"model {report['model']} ({report['backend']}, engine {report.get('engine')}), {report['users']} users, "
         f"{report['duration_s']} s of sending, run took {report['elapsed_s']:.1f} s",
         f"messages sent {report['sent']}, completed {report['completed']}, "
-        f"errors {report['errors']}, replies/min {report['replies_per_min']}, "
+        f"errors {report['errors']}, busy notes {report.get('busy', 0)}, replies/min {report['replies_per_min']}, "
         f"max queue rank {report['max_queue_rank']}, peak memory {report.get('peak_memory_mib')} MiB",
         f"reply kinds: {report['kinds']}",
         f"cross-session leaks: {report['cross_session_leaks'] or 'none'}",
@@ -264,16 +266,20 @@ class RecordingListener:
 
 
 def label_kinds(results: Sequence[MessageResult], conversations, markers: Sequence[str]) -> None:
-    """Give each result the kind of the server turn it produced (matched by marker and order)."""
-    by_key = {(r.user, r.index): r for r in results}
+    """Give each result the kind of the server turn it produced (matched by marker and order).
+
+    A busy note records no turn, so those messages are left out of the matching."""
+    recorded: dict[int, list[MessageResult]] = {}
+    for r in sorted(results, key=lambda r: (r.user, r.index)):
+        if r.kind != "busy":
+            recorded.setdefault(r.user, []).append(r)
     for conversation in conversations:
         names = {m for t in conversation.turns for m in MARKER.findall(t.user_text)}
         if len(names) != 1 or names & set(markers) != names:
             continue
         user = list(markers).index(names.pop())
-        for index, turn in enumerate(conversation.turns):
-            if (user, index) in by_key:
-                by_key[(user, index)].kind = turn.kind
+        for result, turn in zip(recorded.get(user, []), conversation.turns):
+            result.kind = turn.kind
 
 
 # -- one simulated person ------------------------------------------------------------------------
@@ -370,7 +376,9 @@ def send_one(client, text: str, user: int, index: int, plan: Plan) -> tuple[Mess
         result.queue_wait_s = result.first_reply_s = result.reply_s
     result.first_reply_s = result.first_reply_s or result.reply_s
     own = [t for role, t in chat if role == "user"]
-    if not own or own[-1] != as_plain_text(text):
+    if chat and chat[-1] == ("assistant", as_plain_text(plan.fixed["busy"])):
+        result.kind = "busy"  # the calm note past app.max_waiting: counted apart, not an error
+    elif not own or own[-1] != as_plain_text(text):
         result.error = "the chat does not end with this message"
     elif chat[-1][0] != "assistant" or not chat[-1][1].strip():
         result.error = "no reply after this message"
