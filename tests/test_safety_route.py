@@ -36,8 +36,8 @@ def test_988_press_3_is_not_offered():
 def test_unverified_entries_stay_unverified():
     us = {r.name: r for r in load_resources().countries["US"].resources}
     assert us["988 Suicide & Crisis Lifeline"].verified
-    assert not us["Childhelp National Child Abuse Hotline"].verified  # no page of its own read yet
-    assert not load_resources().countries["NZ"].resources[0].verified
+    assert not us["ANAD eating disorders helpline"].verified  # no page of its own read yet
+    assert not load_resources().countries["IN"].resources[0].verified  # Tele-MANAS: news reports only
 
 
 def test_bad_resources_yaml_names_file_and_field():
