@@ -317,6 +317,7 @@ def _timed_replies(scheduler, prompts: list[list[int]], tokens: int) -> tuple[li
     from chatbot.config import default_settings
 
     settings = default_settings().with_(do_sample=False, max_new_tokens=tokens)
+    scheduler.forget_prompts()  # every prompt fed from scratch, like the others' cold prompts
     firsts: list[float] = [0.0] * len(prompts)
     rates: list[float] = [0.0] * len(prompts)
 

@@ -87,9 +87,7 @@ def test_candidates_sent_together_share_the_prompt_and_sample_what_they_sample_a
         original(*args)
 
     model.engine.copy = spy
-    for slot in range(model.engine.slots):  # no slot holds the prompt from the runs above
-        model.engine.forget(slot, 0)
-        model.scheduler._cached[slot] = []
+    model.scheduler.forget_prompts()  # no slot holds the prompt from the runs above
     together: list[str] = [""] * 3
 
     def reply(seed: int) -> None:

@@ -156,6 +156,13 @@ class Scheduler:
         with self._wake:
             return len(self._active), len(self._waiting)
 
+    def forget_prompts(self) -> None:
+        """Empty the caches of the free slots (benchmarks time cold prompts with it)."""
+        with self._wake:
+            for slot in self._free:
+                self.engine.forget(slot, 0)
+                self._cached[slot] = []
+
     def close(self) -> None:
         with self._wake:
             self._closed = True
