@@ -38,7 +38,8 @@ def served(tmp_path_factory):
     from chatbot.factory import build_listener
     from evals.loadtest import start_app
 
-    config = load_config(overrides=["listening.pipeline=false", "locale.country=US"])
+    # One reply at a time, as a serial backend is served: the queue tests need a queue.
+    config = load_config(overrides=["listening.pipeline=false", "locale.country=US", "app.concurrency_limit=1"])
     model = SlowModel(default=REPLY)
     listener = build_listener(config, model=model)
     demo, url = start_app(listener, config, str(tmp_path_factory.mktemp("exports")))
