@@ -72,7 +72,7 @@ def main() -> int:
     from chatbot.factory import build_listener
     from playwright.sync_api import sync_playwright
 
-    config = load_config()
+    config = load_config(overrides=["app.concurrency_limit=1"])  # one reply at a time: the queue shows
     started = time.perf_counter()
     listener = build_listener(config)
     if listener.model is None:
