@@ -213,10 +213,12 @@ def test_two_sessions_never_see_each_other(browser, app_url):
             c.close()
 
 
-def test_the_next_person_sees_a_queue_position(browser, served):
+@pytest.fixture
+def two_people(browser, served):
+    """Two pages; the first person's reply (a few seconds long) is being written."""
     from playwright.sync_api import expect
 
-    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))  # a few seconds
+    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))
     contexts = [browser.new_context() for _ in range(2)]
     pages = [c.new_page() for c in contexts]
     try:
@@ -224,13 +226,20 @@ def test_the_next_person_sees_a_queue_position(browser, served):
             page.goto(served.url)
         _send(pages[0], "First person.")
         expect(pages[0].locator("#chat-log")).to_contain_text("That sounds like", timeout=60_000)
-        _send(pages[1], "Second person.")
-        expect(pages[1].get_by_text(re.compile(r"queue: *1/1"))).not_to_have_count(0)
-        _wait_reply(pages[1], 1)  # and then the reply comes, with no error
-        expect(pages[1].locator(".toast-body")).to_have_count(0)
+        yield pages
     finally:
         for c in contexts:
             c.close()
+
+
+def test_the_next_person_sees_a_queue_position(two_people):
+    from playwright.sync_api import expect
+
+    pages = two_people
+    _send(pages[1], "Second person.")
+    expect(pages[1].get_by_text(re.compile(r"queue: *1/1"))).not_to_have_count(0)
+    _wait_reply(pages[1], 1)  # and then the reply comes, with no error
+    expect(pages[1].locator(".toast-body")).to_have_count(0)
 
 
 def test_stop_keeps_no_partial_reply_and_restores_the_message(audited, app_url, served):
@@ -436,29 +445,19 @@ def test_typing_indicator_while_writing_and_stop_says_what_it_did(audited, app_u
     expect(page.locator("#reply-status .typing")).to_have_count(0)
 
 
-def test_a_queued_person_sees_their_message_one_queue_place_and_a_clear_box(browser, served):
+def test_a_queued_person_sees_their_message_one_queue_place_and_a_clear_box(two_people):
     from playwright.sync_api import expect
 
-    served.model.enqueue(" ".join(["That sounds like a lot to hold."] * 15))  # a few seconds
-    contexts = [browser.new_context() for _ in range(2)]
-    pages = [c.new_page() for c in contexts]
-    try:
-        for page in pages:
-            page.goto(served.url)
-        _send(pages[0], "First person.")
-        expect(pages[0].locator("#chat-log")).to_contain_text("That sounds like", timeout=60_000)
-        waiting = pages[1]
-        _send(waiting, "Second person, waiting.")
-        queue = waiting.get_by_text(re.compile(r"queue: *\d+/\d+"))
-        expect(queue).to_have_count(1)  # shown once, on the log
-        expect(waiting.locator("#chat-log .message.user")).to_contain_text("Second person, waiting.")
-        box = waiting.locator("#message textarea")
-        on_top = box.evaluate(
-            "(el) => { const r = el.getBoundingClientRect();"
-            " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === el; }"
-        )
-        assert on_top, "something covers the message box while waiting"
-        _wait_reply(waiting, 1)
-    finally:
-        for c in contexts:
-            c.close()
+    pages = two_people
+    waiting = pages[1]
+    _send(waiting, "Second person, waiting.")
+    queue = waiting.get_by_text(re.compile(r"queue: *\d+/\d+"))
+    expect(queue).to_have_count(1)  # shown once, on the log
+    expect(waiting.locator("#chat-log .message.user")).to_contain_text("Second person, waiting.")
+    box = waiting.locator("#message textarea")
+    on_top = box.evaluate(
+        "(el) => { const r = el.getBoundingClientRect();"
+        " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === el; }"
+    )
+    assert on_top, "something covers the message box while waiting"
+    _wait_reply(waiting, 1)
