@@ -368,7 +368,7 @@ class ReflectFirstPipeline:
         they share the prompt's cache and one batch, so three cost little more than one. Judged in
         order with the same early stop, the chosen reply is the one sequential sampling gives.
         """
-        plans = [(i, self._candidate_settings(settings, i)) for i in range(self.candidates)]
+        plans = [(i, self._candidate_settings(settings, i)) for i in range(self.candidate_count())]
         if getattr(self.model, "slots", 1) < 2 or len(plans) < 2:
             for i, cand_settings in plans:
                 yield i, cand_settings, list(self.model.stream(messages, cand_settings))
@@ -405,6 +405,21 @@ class ReflectFirstPipeline:
                 yield i, cand_settings, result
         finally:
             done.set()
+
+    def candidate_count(self) -> int:
+        """`candidates` when the model has room for them; one when other people's replies would wait.
+
+        Extra candidates only raise the odds that the model, not the echo, writes this reply; under
+        load they would make everyone else wait, so each reply then gets one try and the echo as
+        its net. Backends that report no load always get every candidate.
+        """
+        load = getattr(self.model, "load", None)
+        if self.candidates < 2 or not callable(load):
+            return self.candidates
+        slots = getattr(self.model, "slots", 1)
+        active, waiting = load()
+        needed = self.candidates if slots > 1 else 1  # one slot: candidates run one after another
+        return self.candidates if active + waiting + needed <= slots else 1
 
     def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
         seed = None if settings.seed is None else settings.seed * 1009 + i

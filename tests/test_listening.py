@@ -521,3 +521,22 @@ def test_candidates_sampled_at_once_choose_what_sampling_one_by_one_chooses(code
         one_by_one.fallback,
         one_by_one.candidates,
     )
+
+
+@pytest.mark.parametrize(
+    ("slots", "load", "calls"),
+    [
+        (4, (0, 0), 3),  # room for every candidate
+        (4, (2, 0), 1),  # two replies running: three more would not fit
+        (12, (3, 1), 3),
+        (12, (8, 2), 1),
+        (1, (0, 0), 3),  # one slot, nobody else: candidates one after another
+        (1, (1, 0), 1),  # one slot, someone waiting on it
+    ],
+)
+def test_candidates_shrink_to_one_when_others_would_wait(coder, slots, load, calls):
+    model = SeededModel(["Hmm."], slots=slots)  # never passes, so every planned candidate is sampled
+    model.load = lambda: load  # type: ignore[attr-defined]
+    reply = ReflectFirstPipeline(model, coder, candidates=3).reply([], USER, SETTINGS)
+    assert model.calls == calls
+    assert reply.fallback
