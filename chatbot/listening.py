@@ -125,6 +125,11 @@ TRAINED_ON_TOPIC_COSINE = 0.05
 FIXED_WITH_ADAPTER = {"about_bot"}
 # Replies of the trained model run longer than the untrained one's trimmed first sentence.
 ADAPTER_MAX_NEW_TOKENS = 64
+# The adapter's first candidate is its most likely reply, and no repetition penalty: the penalty
+# counts the prompt, so it pushes the reply away from the person's own words toward invented ones.
+# Blind-judged on the validation topics (docs/listening.md): fit 12% against 2% sampled at 0.7 with
+# penalty 1.1, and preferred in 66 of 89 pairs.
+TRAINED_FIRST = {"do_sample": False, "repetition_penalty": 1.0}
 
 
 @dataclass
@@ -428,6 +433,10 @@ class ReflectFirstPipeline:
             max_new_tokens=min(settings.max_new_tokens, self.max_new_tokens),
             stop=tuple(dict.fromkeys(("\n", *settings.stop))),
         )
+        if self.trained:
+            changes.update(repetition_penalty=TRAINED_FIRST["repetition_penalty"])
+            if i == 0:
+                changes.update(do_sample=TRAINED_FIRST["do_sample"])
         if i > 0:  # later candidates must differ from the first: sample them
             changes.update(do_sample=True, temperature=max(settings.temperature, 0.7))
         return settings.with_(**changes)

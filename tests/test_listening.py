@@ -432,6 +432,20 @@ def test_a_trained_model_is_prompted_as_it_was_trained_and_asked_once(coder):
     assert planned.segments and planned.technique()["segments"]  # coded once, kept for the engine
 
 
+def test_a_trained_model_answers_first_with_its_most_likely_reply_and_no_penalty_on_the_persons_words(coder):
+    class SettingsModel(SeededModel):
+        def stream(self, messages, settings):
+            seen.append(settings)
+            yield "Hmm."
+
+    seen: list = []
+    trained_pipeline(SettingsModel(["Hmm."], slots=1), coder).reply([], USER, SETTINGS)
+    assert [(s.do_sample, s.repetition_penalty) for s in seen] == [(False, 1.0), (True, 1.0), (True, 1.0)]
+    seen.clear()
+    ReflectFirstPipeline(SettingsModel(["Hmm."], slots=1), coder).reply([], USER, SETTINGS)
+    assert [s.repetition_penalty for s in seen] == [SETTINGS.repetition_penalty] * 3
+
+
 def test_the_adapter_is_found_from_the_model_identity(coder):
     from dataclasses import replace
 
