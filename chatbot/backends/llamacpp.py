@@ -184,7 +184,9 @@ class LlamaCppChatModel:
         extra = {**identity.extra, "engine": "llama.cpp", "slots": str(slots)}
         if adapter is not None:
             try:
-                self.engine.use_lora(self._converted(adapter, cache_dir or Path(tempfile.gettempdir())))
+                self.engine.use_lora(
+                    lora_gguf.converted_for(adapter, self.engine.metadata, cache_dir or Path(tempfile.gettempdir()))
+                )
             except BaseException:
                 self.engine.close()
                 raise
@@ -203,19 +205,6 @@ class LlamaCppChatModel:
             dtype="Q4_1 (llama.cpp)",
             context_window=context_per_slot,
             extra=extra,
-        )
-
-    def _converted(self, adapter: Path, cache_dir: Path) -> Path:
-        meta = self.engine.metadata
-        arch = meta.get("general.architecture", "")
-        if arch != "llama":
-            raise lora_gguf.UnsupportedAdapter(f"LoRA conversion handles llama models, not {arch!r}.")
-        return lora_gguf.cached_lora_gguf(
-            adapter,
-            cache_dir,
-            n_layer=int(meta["llama.block_count"]),
-            n_head=int(meta["llama.attention.head_count"]),
-            n_head_kv=int(meta.get("llama.attention.head_count_kv", meta["llama.attention.head_count"])),
         )
 
     def _special_texts(self, meta: dict[str, str]) -> tuple[str, str]:

@@ -153,3 +153,18 @@ def cached_lora_gguf(folder: Path, cache_dir: Path, *, n_layer: int, n_head: int
         Path(staging).unlink(missing_ok=True)
         raise
     return target
+
+
+def converted_for(folder: Path, metadata: dict[str, str], cache_dir: Path) -> Path:
+    """`cached_lora_gguf` for the base model whose GGUF metadata is given (llama.cpp's `metadata()`)."""
+    arch = metadata.get("general.architecture", "")
+    if arch != "llama":
+        raise UnsupportedAdapter(f"LoRA conversion handles llama models, not {arch!r}.")
+    n_head = int(metadata["llama.attention.head_count"])
+    return cached_lora_gguf(
+        folder,
+        cache_dir,
+        n_layer=int(metadata["llama.block_count"]),
+        n_head=n_head,
+        n_head_kv=int(metadata.get("llama.attention.head_count_kv", n_head)),
+    )
