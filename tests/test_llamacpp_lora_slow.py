@@ -18,8 +18,8 @@ LINES = (
     "Everyone my age seems to have a career, a partner and a house.",
 )
 REPLY = "It sounds like a lot is resting on you right now, and part of you wants it to feel different."
-# llama.cpp multiplies Q4_1 weights by 8-bit-quantized activations; torch by float32 ones. The bare
-# engine agrees with float32 torch at about this rate (docs/performance.md, fidelity column).
+# llama.cpp multiplies Q4_1 weights by 8-bit-quantized activations, torch by float32 ones: over 20
+# conversations 2.0% of top-1 predictions differ (docs/performance.md); a margin for five short ones.
 MIN_TOP1_AGREEMENT = 0.9
 
 
