@@ -445,7 +445,7 @@ def bench_adapter(system: str, tokens: int, runs: int, adapter: str = "listening
     positions = sum(r.numel() for r in reference)
     messages = conversation_messages(system)
     template = ChatTemplate(tokenizer.chat_template, tokenizer.bos_token or "", tokenizer.eos_token or "")
-    static = {"cache_implementation": "static"} if m.kv_cache == "static" else {}
+    static: dict[str, Any] = {"cache_implementation": "static"} if m.kv_cache == "static" else {}
     inputs = chat_encoding(tokenizer, messages)
     time_generate(torch_model.model, inputs, 4, 1, **static)  # warm-up
     arms: dict[str, Callable[[], tuple[float, float]]] = {}
@@ -478,8 +478,8 @@ def bench_adapter(system: str, tokens: int, runs: int, adapter: str = "listening
     differs[name] = 0.0
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
     for _ in range(runs):
-        for name, timed in arms.items():
-            timings[name].append(timed())
+        for name, measure in arms.items():
+            timings[name].append(measure())
     for scheduler, engine in closing:
         if scheduler.close():
             engine.close()
