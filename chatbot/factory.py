@@ -38,7 +38,13 @@ def _build_backend(config: Config) -> ChatModel:
         from chatbot.backends.embedded import load_embedded_llamacpp, load_embedded_model, use_llamacpp
 
         if use_llamacpp(m.engine, m.adapter):
-            return load_embedded_llamacpp(slots=m.slots, threads=m.threads or 2, timeout_s=m.timeout_s)
+            return load_embedded_llamacpp(
+                slots=m.slots,
+                threads=m.threads or 2,
+                timeout_s=m.timeout_s,
+                adapter=m.adapter,
+                cache_dir=Path(m.cache_dir) if m.cache_dir else None,
+            )
         return load_embedded_model(
             Path(m.cache_dir) if m.cache_dir else None,
             dtype=m.dtype,

@@ -81,6 +81,7 @@ class BenchResult:
     app_memory: dict = field(default_factory=dict)
     concurrency: list[dict] = field(default_factory=list)
     batching: list[dict] = field(default_factory=list)
+    adapter: list[dict] = field(default_factory=list)
     http_hop: dict = field(default_factory=dict)
 
 
@@ -135,14 +136,17 @@ def top1_predictions(model, texts: list) -> list:
         return [model(input_ids=ids).logits.argmax(-1) for ids in texts]
 
 
-def time_generate(model, inputs: Mapping[str, Any], tokens: int, runs: int, **extra) -> tuple[float, float, list[int]]:
+def time_generate(
+    model, inputs: Mapping[str, Any], tokens: int, runs: int, warm_up: bool = True, **extra
+) -> tuple[float, float, list[int]]:
     """Median TTFT and decode tokens/s for greedy generation of exactly `tokens` tokens."""
     import torch
 
     ttfts, rates, ids = [], [], []
     prefix_factory: Callable | None = extra.pop("prefix_factory", None)
     with torch.inference_mode():
-        model.generate(**inputs, max_new_tokens=4, do_sample=False)  # warm-up
+        if warm_up:
+            model.generate(**inputs, max_new_tokens=4, do_sample=False)
         for _ in range(runs):
             streamer = TimingStreamer()
             kwargs = dict(extra)
@@ -408,6 +412,94 @@ def bench_llamacpp_engine(
     return variant, rows
 
 
+def bench_adapter(system: str, tokens: int, runs: int, adapter: str = "listening") -> list[dict]:
+    """A LoRA adapter's cost and fidelity: llama.cpp without and with it, the torch path with it.
+
+    The torch path is built as the app's config builds it (`model.engine=torch`). The three arms
+    take turns, one timed reply each per round, so a change in the machine's load falls on all of
+    them. Fidelity: the share of next-token predictions (teacher-forced, 20 conversations) that
+    differ from the torch path with the adapter, which applies peft's weights in float32 on top of
+    the dequantized GGUF.
+    """
+    from chatbot.backends import embedded, lora_gguf
+    from chatbot.backends.batching import Scheduler
+    from chatbot.backends.llamacpp import ChatTemplate, LlamaCppEngine
+    from chatbot.backends.transformers_backend import chat_encoding
+    from chatbot.config import load_config
+
+    folder = embedded.resolve_adapter(adapter)
+    if folder is None:
+        raise SystemExit("--adapter none: nothing to compare")
+    m = load_config(environ={}).model
+    torch_model = embedded.load_embedded_model(
+        dtype=m.dtype,
+        threads=m.threads,
+        kv_cache=m.kv_cache,
+        pack_4bit=m.pack_4bit,
+        int8_head=m.int8_head,
+        adapter=folder,
+    )
+    tokenizer = torch_model.tokenizer
+    texts = fidelity_texts(tokenizer)
+    reference = top1_predictions(torch_model.model, texts)
+    positions = sum(r.numel() for r in reference)
+    messages = conversation_messages(system)
+    template = ChatTemplate(tokenizer.chat_template, tokenizer.bos_token or "", tokenizer.eos_token or "")
+    static: dict[str, Any] = {"cache_implementation": "static"} if m.kv_cache == "static" else {}
+    inputs = chat_encoding(tokenizer, messages)
+    time_generate(torch_model.model, inputs, 4, 1, **static)  # warm-up
+    arms: dict[str, Callable[[], tuple[float, float]]] = {}
+    differs: dict[str, float] = {}
+    closing = []
+    for with_adapter in (False, True):
+        name = (
+            f"llama.cpp engine + {adapter} adapter (GGUF LoRA, f32)" if with_adapter else "llama.cpp engine, no adapter"
+        )
+        engine = LlamaCppEngine(embedded.gguf_path(), slots=1, context_per_slot=2048, threads=2, max_batch_tokens=512)
+        if with_adapter:
+            engine.use_lora(lora_gguf.converted_for(Path(folder), engine.metadata, embedded.default_cache_dir()))
+        differ = sum(
+            int((engine.logits_at_every_position(ids[0].tolist()).argmax(-1) != ref[0].numpy()).sum())
+            for ids, ref in zip(texts, reference)
+        )
+        differs[name] = round(differ / positions, 4)
+        scheduler = Scheduler(_NeverEnds(engine))
+        prompt = engine.tokenize(template(messages))
+        _timed_replies(scheduler, [prompt], 4)  # warm-up
+
+        def timed(scheduler=scheduler, prompt=prompt) -> tuple[float, float]:
+            firsts, rates, _ = _timed_replies(scheduler, [prompt], tokens)
+            return firsts[0], rates[0]
+
+        arms[name] = timed
+        closing.append((scheduler, engine))
+    name = f"torch path + {adapter} adapter ({torch_model.identity.dtype}, {m.kv_cache} KV cache)"
+    arms[name] = lambda: time_generate(torch_model.model, inputs, tokens, 1, warm_up=False, **static)[:2]
+    differs[name] = 0.0
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
+    for _ in range(runs):
+        for name, measure in arms.items():
+            timings[name].append(measure())
+    for scheduler, engine in closing:
+        if scheduler.close():
+            engine.close()
+    rows = []
+    for name, times in timings.items():
+        rate = median([t[1] for t in times])
+        rows.append(
+            {
+                "arm": name,
+                "ttft_s": round(median([t[0] for t in times]), 4),
+                "decode_tok_s": round(rate, 2),
+                "vs_llama_cpp_no_adapter": round(rate / median([t[1] for t in next(iter(timings.values()))]), 3),
+                "top1_differs_from_torch_adapter": differs[name],
+                "positions": positions,
+            }
+        )
+        print(f"  {rows[-1]}", file=sys.stderr)
+    return rows
+
+
 def bench_pipeline(runs: int, sessions: tuple[int, ...]) -> tuple[dict, list[dict], Listener]:
     """End-to-end replies through the app's listener: safety, planning, candidates, output rail."""
     from chatbot.config import load_config
@@ -618,6 +710,16 @@ def print_table(result: BenchResult) -> None:
                 f"| {b['people']} | {b['engine']} | {b['wall_s']} | {b['total_tok_s']} | {b['ttft_p50_s']} | "
                 f"{b['ttft_p95_s']} | {b['decode_tok_s_per_person_p50']} |"
             )
+    if result.adapter:
+        print(
+            "\n| engine | TTFT (s) | decode tok/s | × llama.cpp without adapter | top-1 differs from torch + adapter |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for a in result.adapter:
+            print(
+                f"| {a['arm']} | {a['ttft_s']:.3f} | {a['decode_tok_s']:.1f} | {a['vs_llama_cpp_no_adapter']:.2f} | "
+                f"{100 * a['top1_differs_from_torch_adapter']:.2f}% |"
+            )
     if result.concurrency:
         print("\n| sessions | wall (s) | replies/min | latency p50 (s) | p95 (s) |")
         print("|---:|---:|---:|---:|---:|")
@@ -635,11 +737,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (~1 min)")
     parser.add_argument(
         "--only",
-        choices=["decode", "pipeline", "safety", "memory", "app-memory", "load", "none"],
+        choices=["decode", "adapter", "pipeline", "safety", "memory", "app-memory", "load", "none"],
         action="append",
         help="run only these parts (repeatable)",
     )
     parser.add_argument("--sessions", default="1,4,8", help="concurrent sessions to try")
+    parser.add_argument("--adapter", default="listening", help="the LoRA adapter the adapter part measures")
     parser.add_argument("--out", default="runs/bench", help="folder for the JSON result")
     parser.add_argument(
         "--http-url",
@@ -648,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--http-model", help="the model name that server expects")
     args = parser.parse_args(argv)
-    parts = set(args.only or ["decode", "pipeline", "safety", "memory", "app-memory", "load"])
+    parts = set(args.only or ["decode", "adapter", "pipeline", "safety", "memory", "app-memory", "load"])
 
     import torch
 
@@ -689,6 +792,9 @@ def main(argv: list[str] | None = None) -> int:
         if reference:
             reference.vs_baseline = round(reference.decode_tok_s / result.variants[0].decode_tok_s, 2)
             result.variants.append(reference)
+    if "adapter" in parts:
+        print("LoRA adapter on each engine...", file=sys.stderr)
+        result.adapter = bench_adapter(system, args.tokens, args.runs, args.adapter)
     listener = None
     if "pipeline" in parts:
         print("pipeline and concurrency...", file=sys.stderr)

@@ -163,11 +163,13 @@ class Scheduler:
                 self.engine.forget(slot, 0)
                 self._cached[slot] = []
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop the decode loop; True once it has stopped (the engine may then be freed)."""
         with self._wake:
             self._closed = True
             self._wake.notify()
         self._thread.join(timeout=10)
+        return not self._thread.is_alive()
 
     # ---- the decode loop
     def _run(self) -> None:

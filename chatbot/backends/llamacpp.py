@@ -11,11 +11,13 @@ The chat template is the one stored in the GGUF, rendered as transformers render
 from __future__ import annotations
 
 import ctypes
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from chatbot.backends import lora_gguf
 from chatbot.backends.batching import Scheduler
 from chatbot.models import GenerationSettings, Message, ModelError, ModelIdentity, ModelNotFoundError
 
@@ -51,6 +53,31 @@ class LlamaCppEngine:
         vocab = llama_cpp.llama_model_get_vocab(self._model.model)
         self._ends = {t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, t)}
         self.metadata = self._model.metadata()
+        self._lora = None
+
+    def use_lora(self, path: Path) -> None:
+        """Apply a GGUF LoRA adapter (`lora_gguf`) to every slot, at scale 1 (llama.cpp applies alpha / rank)."""
+        from llama_cpp import llama_cpp
+
+        adapter = llama_cpp.llama_adapter_lora_init(self._model.model, str(path).encode("utf-8"))
+        if adapter is None:
+            raise ModelError(f"llama.cpp could not load the LoRA adapter {path.name}.")
+        self._lora = adapter
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        if llama_cpp.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales) != 0:
+            raise ModelError(f"llama.cpp could not apply the LoRA adapter {path.name}.")
+
+    def close(self) -> None:
+        """Free the context, then the adapter, then the model (each refers to the next)."""
+        from llama_cpp import llama_cpp
+
+        self._batch.close()
+        self._ctx.close()
+        if self._lora is not None:
+            llama_cpp.llama_adapter_lora_free(self._lora)
+            self._lora = None
+        self._model.close()
 
     def decode(self, pieces: Sequence[tuple[int, Sequence[int], int]]) -> list[np.ndarray]:
         batch = self._batch.batch
@@ -144,13 +171,26 @@ class LlamaCppChatModel:
         threads: int = 2,
         max_batch_tokens: int = 512,
         timeout_s: float = 60.0,
+        adapter: Path | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
+        """`adapter`: a peft LoRA folder, converted to llama.cpp's format in `cache_dir` on first use."""
         if not gguf.exists():
             raise ModelNotFoundError(f"No GGUF file at {gguf}.")
         self.engine = LlamaCppEngine(
             gguf, slots=slots, context_per_slot=context_per_slot, threads=threads, max_batch_tokens=max_batch_tokens
         )
         meta = self.engine.metadata
+        extra = {**identity.extra, "engine": "llama.cpp", "slots": str(slots)}
+        if adapter is not None:
+            try:
+                self.engine.use_lora(
+                    lora_gguf.converted_for(adapter, self.engine.metadata, cache_dir or Path(tempfile.gettempdir()))
+                )
+            except BaseException:
+                self.engine.close()
+                raise
+            extra |= {"adapter": adapter.name, "adapter_sha256": lora_gguf.adapter_sha256(adapter)}
         template = meta.get("tokenizer.chat_template")
         if not template:
             raise ModelError(f"{gguf.name} carries no chat template; use an instruct model.")
@@ -164,7 +204,7 @@ class LlamaCppChatModel:
             weights_sha256=identity.weights_sha256,
             dtype="Q4_1 (llama.cpp)",
             context_window=context_per_slot,
-            extra={**identity.extra, "engine": "llama.cpp", "slots": str(slots)},
+            extra=extra,
         )
 
     def _special_texts(self, meta: dict[str, str]) -> tuple[str, str]:
@@ -213,4 +253,5 @@ class LlamaCppChatModel:
             pieces.close()  # cancels the request: its slot is free at the next step
 
     def close(self) -> None:
-        self.scheduler.close()
+        if self.scheduler.close():  # a step still running would read freed memory
+            self.engine.close()
