@@ -212,3 +212,18 @@ def test_the_command_line_reports_figures(trainable_tiny_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert json.loads(out[out.index("{") :])["steps"] == 3
     shutil.rmtree(tmp_path / "run")
+
+
+def test_training_reads_only_the_moves_it_is_given(trainable_tiny_dir, tmp_path):
+    from pydantic import ValidationError
+
+    from chatbot.train.lora import train
+
+    every = train(tiny_config(trainable_tiny_dir, tmp_path / "all", max_steps=1), progress=False)
+    listening = train(
+        tiny_config(trainable_tiny_dir, tmp_path / "some", max_steps=1, moves=["reflect", "question"]),
+        progress=False,
+    )
+    assert 0 < listening["train_rows"] < every["train_rows"]
+    with pytest.raises(ValidationError, match="moves"):
+        tiny_config(trainable_tiny_dir, tmp_path, moves=["reflect", "chat"])

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from chatbot.train.data import ListeningExample, load_corpus
+from chatbot.train.data import MOVES, ListeningExample, load_corpus
 from chatbot.train.prompting import adapter_messages
 
 ADAPTER_DTYPE = "bfloat16"  # what is stored: half the bytes of float32, ample for LoRA deltas
@@ -57,6 +57,15 @@ class TrainConfig(BaseModel):
     eval_every: int = 100
     eval_rows: int = 200  # validation rows scored at each evaluation
     limit_rows: int | None = None  # train on the first N rows (smoke runs)
+    moves: list[str] = list(MOVES)  # the corpus files trained on (respond turns may keep fixed texts)
+
+    @field_validator("moves")
+    @classmethod
+    def _known_moves(cls, moves: list[str]) -> list[str]:
+        unknown = sorted(set(moves) - set(MOVES))
+        if unknown or not moves:
+            raise ValueError(f"moves must be some of {list(MOVES)}; got {moves}")
+        return moves
 
 
 @dataclass
@@ -211,8 +220,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     data_dir = Path(config.data_dir) if config.data_dir else None
-    train_rows = load_corpus("train", data_dir)[: config.limit_rows]
-    val_rows = load_corpus("validation", data_dir)
+    train_rows = [r for r in load_corpus("train", data_dir) if r.move in config.moves][: config.limit_rows]
+    val_rows = [r for r in load_corpus("validation", data_dir) if r.move in config.moves]
     val_rows = random.Random(config.seed).sample(val_rows, min(config.eval_rows, len(val_rows)))
     encoded = [e for e in (encode(tokenizer, r, config.max_tokens) for r in train_rows) if e]
     val_encoded = [e for e in (encode(tokenizer, r, config.max_tokens) for r in val_rows) if e]
