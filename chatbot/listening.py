@@ -106,7 +106,6 @@ MOVE_FITS = {
     "question": {"question", "reflection"},  # the question itself is checked separately
     "affirm": {"affirmation", "reflection"},
     "summarize": {"summary", "reflection"},
-    RESPOND: {"reflection", "question", "affirmation", "summary", "other"},
 }
 # A trained model's reply is judged on what matters (no advice, the move's shape) rather than on
 # the coder's fine labels: the coder reads many two-sentence affirmations as summaries.
@@ -115,14 +114,10 @@ TRAINED_MOVE_FITS = {
     "question": {"question", "reflection", "summary", "affirmation"},
     "affirm": {"affirmation", "reflection", "summary"},
     "summarize": {"summary", "reflection"},
-    RESPOND: {"reflection", "question", "affirmation", "summary", "other"},
 }
 # Cosine below which a trained reply is off topic when it shares no word with the conversation.
 # Hand-written reflections in the corpus: median 0.40, 1% below 0.05 (new words, same meaning).
 TRAINED_ON_TOPIC_COSINE = 0.05
-# With a trained adapter the model answers `respond` turns too, except where the fixed text
-# carries a promise: that the listener is an AI.
-FIXED_WITH_ADAPTER = {"about_bot"}
 # Replies of the trained model run longer than the untrained one's trimmed first sentence.
 ADAPTER_MAX_NEW_TOKENS = 64
 # The adapter's first candidate is its most likely reply, and no repetition penalty: the penalty
@@ -331,10 +326,10 @@ class ReflectFirstPipeline:
     ) -> PlannedReply:
         """`reading`: `read_message(user_text)` when the caller has read it already."""
         kind, statements = reading if reading is not None else read_message(user_text, self.rules)
-        if kind is not None and not (self.trained and kind.kind not in FIXED_WITH_ADAPTER):
+        if kind is not None:  # greetings, thanks, advice requests...: reviewed fixed texts
             text = self.respond(kind, history, statements, settings.seed, user_text)
             return self._planned(text, RESPOND, user_text, True, 0, [])
-        move = RESPOND if kind is not None else self.plan_move(history, user_text)
+        move = self.plan_move(history, user_text)
         messages = self.messages_for(move, history, user_text)
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
         said = " ".join([*(m["content"] for m in history if m.get("role") == "user"), user_text])
@@ -355,9 +350,6 @@ class ReflectFirstPipeline:
         if passing:
             best = max(passing, key=lambda c: (c.score, -c.index))
             return PlannedReply(best.text, move, best.segments, False, tokens, public, best.rail)
-        if kind is not None:  # a respond turn the model failed: the reviewed fixed answer
-            text = self.respond(kind, history, statements, settings.seed, user_text)
-            return self._planned(text, RESPOND, user_text, True, tokens, public)
         text = self.fallback(move, history, statements or user_text, settings.seed)
         return self._planned(text, move, user_text, True, tokens, public)
 
@@ -489,8 +481,7 @@ class ReflectFirstPipeline:
             and (move != "question" or len(questions) == 1),
             "safe": bool(text) and (rail is None or rail.ok),
         }
-        if move != RESPOND:  # "hi" -> "Hello, what's on your mind?" shares no word and says no "you"
-            checks["on_topic"] = bool(text) and self._on_topic(text, user_text, said)
+        checks["on_topic"] = bool(text) and self._on_topic(text, user_text, said)
         if not self.trained:
             # Reflections, questions and affirmations are about the person: they say "you".
             # (A trained reflection may not: "Running on empty after a day that long.")
@@ -513,7 +504,6 @@ class ReflectFirstPipeline:
             "question": open_q and has_r,
             "affirm": primary.code == "affirmation",
             "summarize": primary.code == "summary",
-            RESPOND: primary.code != "advice",
         }[move]
         overlap = len(content_words(text) & content_words(user_text))
         score = 2.0 * ideal + 1.0 * complex_r + 0.5 * open_q + 0.2 * primary.confidence

@@ -466,21 +466,12 @@ def test_a_trained_reply_that_fails_a_check_is_retried_then_replaced(coder):
     assert len(model.calls) == 3 and planned.fallback and "should" not in planned.text
 
 
-def test_a_trained_model_answers_respond_turns_but_not_about_itself(coder):
-    model = ScriptedModel(["Hi, good to hear from you. What's on your mind tonight?"])
-    planned = trained_pipeline(model, coder).reply([], "hi", SETTINGS)
-    assert planned.move == "respond" and not planned.fallback and len(model.calls) == 1
-    assert model.calls[0][0]["content"].endswith("Answer briefly and hand the turn back.")
-    silent = ScriptedModel()
-    planned = trained_pipeline(silent, coder).reply([], "are you a real person?", SETTINGS)
-    assert silent.calls == [] and "AI" in planned.text  # the promise stays fixed text
-
-
-def test_a_failed_respond_turn_gets_the_reviewed_fixed_answer(coder):
-    model = ScriptedModel(["You should quit and move on."] * 3)
-    planned = trained_pipeline(model, coder).reply([], "What should I do?", SETTINGS)
-    assert planned.fallback and planned.move == "respond"
-    assert "should" not in planned.text.lower().replace("what should", "")
+@pytest.mark.parametrize("said", ["hi", "are you a real person?", "What should I do?", "thanks"])
+def test_respond_turns_keep_their_reviewed_fixed_texts_with_the_adapter(coder, said):
+    model = ScriptedModel(["You should quit and move on."])
+    planned = trained_pipeline(model, coder).reply([], said, SETTINGS)
+    assert model.calls == [] and planned.move == "respond" and planned.fallback
+    assert planned.text == ReflectFirstPipeline(ScriptedModel(), coder).reply([], said, SETTINGS).text
 
 
 def test_reply_rules_use_general_wording():
