@@ -46,6 +46,10 @@ QUESTION_EVERY = 3  # a question move on turns 3, 6, ... keeps reflections >= 2x
 HISTORY_EXCHANGES = {"summarize": 3}  # earlier exchanges shown to the model; default below
 DEFAULT_HISTORY_EXCHANGES = 1  # the 135M model loses the thread with more
 MAX_SENTENCES = 3
+# Greedy decoding of a small model can loop. No hand-written corpus reply repeats a six-word run
+# or ends on a statement made of 80% the words before it (short emphasis such as "You went in." aside).
+REPEAT_RUN_WORDS = 6
+RESTATED_SHARE = 0.8
 MAX_NEW_TOKENS = 40  # candidates are trimmed to 1-3 sentences anyway
 ECHO_MAX_WORDS = 20
 SHORT_ECHO_WORDS = 10  # with an added meaning the echo stays short: reflect, don't parrot
@@ -106,6 +110,7 @@ MOVE_FITS = {
     "question": {"question", "reflection"},  # the question itself is checked separately
     "affirm": {"affirmation", "reflection"},
     "summarize": {"summary", "reflection"},
+    RESPOND: {"reflection", "question", "affirmation", "summary", "other"},
 }
 # A trained model's reply is judged on what matters (no advice, the move's shape) rather than on
 # the coder's fine labels: the coder reads many two-sentence affirmations as summaries.
@@ -114,6 +119,7 @@ TRAINED_MOVE_FITS = {
     "question": {"question", "reflection", "summary", "affirmation"},
     "affirm": {"affirmation", "reflection", "summary"},
     "summarize": {"summary", "reflection"},
+    RESPOND: {"reflection", "question", "affirmation", "summary", "other"},
 }
 # Cosine below which a trained reply is off topic when it shares no word with the conversation.
 # Hand-written reflections in the corpus: median 0.40, 1% below 0.05 (new words, same meaning).
@@ -247,6 +253,27 @@ def _stable_index(key: str, n: int) -> int:
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def repeats_itself(text: str, n: int = REPEAT_RUN_WORDS) -> bool:
+    """The same run of n words twice in one reply: greedy decoding going round in a loop."""
+    words = _words(text)
+    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(runs) != len(set(runs))
+
+
+def restates(sentence: str, before: str) -> bool:
+    """A statement of four words or more that says again what the reply already said
+    ("Six years of this, and you're done being polite. You're done being polite.")."""
+    words = _words(sentence)
+    if not before or len(words) < 4 or sentence.rstrip().endswith("?"):
+        return False
+    said = set(_words(before))
+    return sum(w in said for w in words) >= RESTATED_SHARE * len(words)
 
 
 def is_repeat(text: str, earlier: Sequence[str]) -> bool:
@@ -443,7 +470,7 @@ class ReflectFirstPipeline:
         if len(sentences) > 1 and self._sentence_breaks_rules(sentences[0]):
             sentences = sentences[1:]  # a bad opener ("Don't worry.") may hide a good reflection
         for sentence in sentences[:MAX_SENTENCES]:
-            if self._sentence_breaks_rules(sentence):
+            if self._sentence_breaks_rules(sentence) or restates(sentence, " ".join(kept)):
                 break
             kept.append(sentence)
             if sentence.rstrip().endswith("?"):
@@ -475,13 +502,14 @@ class ReflectFirstPipeline:
             "no_advice": not any(p.code == "advice" for p in parts) and not coder_rules.is_diagnosis(text),
             "no_self_claims": not self.rules.any("self_claims", text),
             "not_dismissive": not self.rules.any("dismissive", text),
-            "not_repeat": bool(text) and not is_repeat(text, earlier),
+            "not_repeat": bool(text) and not is_repeat(text, earlier) and not repeats_itself(text),
             "fits_move": primary is not None
             and primary.code in (TRAINED_MOVE_FITS if self.trained else MOVE_FITS)[move]
             and (move != "question" or len(questions) == 1),
             "safe": bool(text) and (rail is None or rail.ok),
         }
-        checks["on_topic"] = bool(text) and self._on_topic(text, user_text, said)
+        if move != RESPOND:  # "hi" -> "Hello, what's on your mind?" shares no word and says no "you"
+            checks["on_topic"] = bool(text) and self._on_topic(text, user_text, said)
         if not self.trained:
             # Reflections, questions and affirmations are about the person: they say "you".
             # (A trained reflection may not: "Running on empty after a day that long.")
@@ -504,6 +532,7 @@ class ReflectFirstPipeline:
             "question": open_q and has_r,
             "affirm": primary.code == "affirmation",
             "summarize": primary.code == "summary",
+            RESPOND: primary.code != "advice",
         }[move]
         overlap = len(content_words(text) & content_words(user_text))
         score = 2.0 * ideal + 1.0 * complex_r + 0.5 * open_q + 0.2 * primary.confidence

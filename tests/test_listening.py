@@ -545,3 +545,33 @@ def test_candidates_shrink_to_one_when_others_would_wait(coder, slots, load, cal
     reply = ReflectFirstPipeline(model, coder, candidates=3).reply([], USER, SETTINGS)
     assert model.calls == calls
     assert reply.fallback
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        (
+            "Six years of this, and you're done being polite. You're done being polite.",
+            "Six years of this, and you're done being polite.",
+        ),
+        (
+            "You're used to it, and you cancelled on your mates again. You're used to it, and you're using it again.",
+            "You're used to it, and you cancelled on your mates again.",
+        ),
+        (  # a question may take up the reflection's words: that is the question move
+            "The new job's fine, and you still feel like a fraud. What makes you feel like a fraud?",
+            "The new job's fine, and you still feel like a fraud. What makes you feel like a fraud?",
+        ),
+        ("You stood outside ten minutes before you went in. You went in.", None),  # short emphasis stays
+    ],
+)
+def test_trim_ends_a_reply_that_starts_saying_itself_again(coder, raw, kept):
+    text, _ = ReflectFirstPipeline(ScriptedModel(), coder).trim(raw)
+    assert text == (kept or raw)
+
+
+def test_a_reply_going_round_in_a_loop_fails():
+    from chatbot.listening import repeats_itself
+
+    assert repeats_itself("you're just here doing your homework like, and you're just here doing your homework like")
+    assert not repeats_itself("Part of you wants to go, and part of you wants to stay home.")
