@@ -1,7 +1,7 @@
 """The crisis classifier: the shared fine-tuned encoder (safety/encoder.py) with one output per crisis category.
 
     python -m safety.classifier train [--epochs 4] [--rank 16] [--out safety/models/crisis]
-    python -m safety.classifier evaluate [--split validation]
+    python -m safety.classifier evaluate [--split validation] [--model FOLDER]
 
 Outputs per message: a probability for each crisis category (several at once: a message can be
 self-harm and a medical emergency) and the probability that the person at risk is someone else.
@@ -245,16 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lr", type=float, default=None, help="default: 5e-4 with LoRA, 5e-5 in full")
     t.add_argument("--limit", type=int, default=None, help="train on the first N rows only (a quick check)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     e = sub.add_parser("evaluate")
     e.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    e.add_argument("--model", type=Path, default=None, help="default: the shipped model")
     args = parser.parse_args(argv)
     if args.command == "train":
         lr = args.lr or (5e-5 if args.rank == 0 else 5e-4)
-        settings = TrainSettings(epochs=args.epochs, rank=args.rank, seed=args.seed, lr=lr)
+        settings = TrainSettings(
+            epochs=args.epochs, rank=args.rank, seed=args.seed, lr=lr, by_length=True, threads=args.threads
+        )
         meta = train(args.out or model_dir(), settings, limit=args.limit)
         print(json.dumps(meta, indent=1))
     else:
-        result = evaluate(CrisisClassifier.load(), load_messages(args.split))
+        result = evaluate(CrisisClassifier.load(args.model), load_messages(args.split))
         print(json.dumps(result, indent=1))
     return 0
 

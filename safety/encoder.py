@@ -68,6 +68,9 @@ class TrainSettings:
     lr: float = 5e-4
     seed: int = 0
     loss: Loss = "sigmoid"
+    # batches of similar length (shuffled batch order): far less padding, so an epoch is ~2x faster
+    by_length: bool = False
+    threads: int | None = None  # torch threads; 1 is faster than 2 when another job holds a core
 
 
 class TunedEncoder:
@@ -144,6 +147,18 @@ class TunedEncoder:
         return [{label: float(row[k]) for k, label in enumerate(self.labels)} for row in probs]
 
 
+def _batches(windows: list[list[int]], size: int, by_length: bool, rng: random.Random) -> list[list[int]]:
+    """One epoch's batches of example indices, in a random order."""
+    order = list(range(len(windows)))
+    rng.shuffle(order)
+    if by_length:  # the shuffle above breaks ties between equal lengths
+        order.sort(key=lambda i: len(windows[i]))
+    batches = [order[s : s + size] for s in range(0, len(order), size)]
+    if by_length:
+        rng.shuffle(batches)
+    return batches
+
+
 def fine_tune(
     out: Path,
     examples: Sequence[Example],
@@ -164,6 +179,8 @@ def fine_tune(
     from safetensors.torch import save_file
     from tqdm import tqdm
 
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     tokenizer, encoder, head = _build(len(labels), settings.rank, train=True)
@@ -180,13 +197,11 @@ def fine_tune(
     started, seen = time.perf_counter(), 0
     bar = tqdm(total=steps, disable=not progress, unit="step")
     encoder.train()
+    # training reads the first window only: training inputs are short
+    first = [shaper._windows(*e)[0] for e in examples]
     for _ in range(settings.epochs):
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start : start + settings.batch_size]
-            # training reads the first window only: training inputs are short
-            batch = shaper._batch([shaper._windows(*examples[i])[0] for i in idx])
+        for idx in _batches(first, settings.batch_size, settings.by_length, rng):
+            batch = shaper._batch([first[i] for i in idx])
             logits = head(_pool(encoder, batch))
             y = y_all[idx]
             if weigh is not None:
@@ -224,6 +239,7 @@ def fine_tune(
         "lr": settings.lr,
         "seed": settings.seed,
         "batch_size": settings.batch_size,
+        "by_length": settings.by_length,
         "trained_on": len(examples),
         "seconds": round(time.perf_counter() - started, 1),
         **(extra_meta or {}),
