@@ -393,7 +393,8 @@ class ReflectFirstPipeline:
         order with the same early stop, the chosen reply is the one sequential sampling gives.
         """
         plans = [(i, self._candidate_settings(settings, i)) for i in range(self.candidate_count())]
-        if getattr(self.model, "slots", 1) < 2 or len(plans) < 2:
+        # the trained model's first reply mostly passes: the others only when it does not
+        if getattr(self.model, "slots", 1) < 2 or len(plans) < 2 or self.trained:
             for i, cand_settings in plans:
                 yield i, cand_settings, list(self.model.stream(messages, cand_settings))
             return

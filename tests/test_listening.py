@@ -575,3 +575,11 @@ def test_a_reply_going_round_in_a_loop_fails():
 
     assert repeats_itself("you're just here doing your homework like, and you're just here doing your homework like")
     assert not repeats_itself("Part of you wants to go, and part of you wants to stay home.")
+
+
+def test_a_trained_model_is_asked_for_more_candidates_only_when_the_first_fails(coder):
+    reply = "Work is following you home, and you're running on empty."
+    model = SeededModel([reply], slots=4)
+    model.load = lambda: (0, 0)  # type: ignore[attr-defined]
+    planned = trained_pipeline(model, coder).reply([], USER, SETTINGS)
+    assert model.calls == 1 and planned.text == reply and not planned.fallback
