@@ -1,6 +1,6 @@
 """Blind judgements of replies: packets a judge reads without knowing which system wrote what.
 
-    python -m evals.blind make --audit A.jsonl[:system] ... --pairs X.jsonl:sysA Y.jsonl:sysB --out DIR
+    python -m evals.blind make --audit A.jsonl[:system] ... --pairs X.jsonl:sysA Y.jsonl:sysB ... --out DIR
     python -m evals.blind score DIR
 
 `make` reads per-turn run files (heldout_eval or `evals run` turns.jsonl), shuffles with a fixed
@@ -14,6 +14,7 @@ never the key. `score` joins the judge's answers (`DIR/audit_judged.jsonl`,
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 from collections import defaultdict
@@ -32,7 +33,9 @@ pairs.jsonl items -> write pairs_judged.jsonl lines {"item", "better": "A"|"B", 
 
 def _load(spec: str) -> tuple[list[dict], str]:
     path, _, system = spec.partition(":")
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
     _add_scenario_context(rows)
     return rows, system or Path(path).stem
 
@@ -61,18 +64,23 @@ def _context(row: dict) -> list[list[str]]:
     return []
 
 
-def _listening(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r.get("kind") == "listening"]
+def _listening(rows: list[dict], drop_respond: bool = False) -> list[dict]:
+    """Listening turns; `drop_respond`: without greetings, thanks and the like (fixed texts in every arm)."""
+    return [
+        r
+        for r in rows
+        if r.get("kind") == "listening" and not (drop_respond and "respond" in (r.get("move"), r.get("row_move")))
+    ]
 
 
-def make(audit: list[str], pairs: list[str], out: Path, audit_size: int, seed: int) -> dict:
+def make(audit: list[str], pairs: list[str], out: Path, audit_size: int, seed: int, drop_respond: bool = False) -> dict:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     key: dict[str, dict] = {}
     items = []
     for spec in audit:
         rows, system = _load(spec)
-        for r in _listening(rows):
+        for r in _listening(rows, drop_respond):
             items.append((system, r))
     rng.shuffle(items)
     items = items[:audit_size]
@@ -93,9 +101,20 @@ def make(audit: list[str], pairs: list[str], out: Path, audit_size: int, seed: i
             )
     n_pairs = 0
     if pairs:
-        (rows_a, sys_a), (rows_b, sys_b) = (_load(s) for s in pairs)
-        by_b = {_turn_key(r): r for r in _listening(rows_b)}
-        common = [(r, by_b[_turn_key(r)]) for r in _listening(rows_a) if _turn_key(r) in by_b]
+        by_system: dict[str, list[dict]] = defaultdict(list)
+        for spec in pairs:
+            rows, system = _load(spec)
+            by_system[system] += _listening(rows, drop_respond)
+        if len(by_system) != 2:
+            raise SystemExit(f"--pairs needs files of exactly two systems, got {sorted(by_system)}")
+        (sys_a, rows_a), (sys_b, rows_b) = by_system.items()
+        by_b = {_turn_key(r): r for r in rows_b}
+        # the same text from both (a fixed answer) tells the judge nothing
+        common = [
+            (r, by_b[_turn_key(r)])
+            for r in rows_a
+            if _turn_key(r) in by_b and by_b[_turn_key(r)]["reply"] != r["reply"]
+        ]
         rng.shuffle(common)
         with (out / "pairs.jsonl").open("w", encoding="utf-8") as fh:
             for i, (ra, rb) in enumerate(common):
@@ -182,14 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--pairs", nargs="*", default=[], metavar="FILE:SYSTEM")
     m.add_argument("--audit-size", type=int, default=160)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument(
+        "--drop-respond", action="store_true", help="leave out respond turns (fixed texts, the same in every arm)"
+    )
     m.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("score")
     s.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
     if args.command == "make":
-        if args.pairs and len(args.pairs) != 2:
-            parser.error("--pairs takes exactly two run files")
-        print(json.dumps(make(args.audit, args.pairs, args.out, args.audit_size, args.seed), indent=1))
+        print(
+            json.dumps(make(args.audit, args.pairs, args.out, args.audit_size, args.seed, args.drop_respond), indent=1)
+        )
     else:
         print(json.dumps(score(args.folder), indent=1))
     return 0

@@ -241,3 +241,33 @@ def test_cli_compare_prints_the_table_and_bad_paths_exit_2(tmp_path, capsys):
     assert "No summary.json" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
     assert "Run config not found" in capsys.readouterr().err
+
+
+def test_blind_pairs_join_run_files_per_system_and_leave_out_what_tells_nothing(tmp_path):
+    import gzip
+    import json
+
+    from evals.blind import make
+
+    def turn(tid, move, reply):
+        return {"id": tid, "kind": "listening", "move": move, "user_text": f"line {tid}", "reply": reply}
+
+    def write(name, rows):
+        path = tmp_path / name
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        if name.endswith(".gz"):
+            path.write_bytes(gzip.compress(text.encode()))
+        else:
+            path.write_text(text)
+        return str(path)
+
+    a1 = write("a1.jsonl", [turn("t1", "reflect", "A one"), turn("t2", "respond", "Hello.")])
+    a2 = write("a2.jsonl.gz", [turn("t3", "reflect", "Same text")])
+    b1 = write("b1.jsonl", [turn("t1", "reflect", "B one"), turn("t2", "respond", "Hello, again.")])
+    b2 = write("b2.jsonl", [turn("t3", "reflect", "Same text")])
+    out = tmp_path / "packet"
+    made = make([a1, b1], [f"{a1}:new", f"{a2}:new", f"{b1}:old", f"{b2}:old"], out, 10, 0, drop_respond=True)
+    assert made == {"audit_items": 2, "pairs": 1}  # t3 reads the same in both, t2 is a respond turn
+    key = json.loads((out / "key.json").read_text())
+    assert {k["turn"] for k in key.values() if "A" in k} == {"t1"}
+    assert make([a1], [a1 + ":new", b1 + ":old"], tmp_path / "all", 10, 0)["pairs"] == 2  # respond kept
