@@ -143,3 +143,16 @@ def test_a_failing_classifier_fails_closed(monkeypatch):
     screen._classifier = Broken()  # type: ignore[assignment]
     a = screen.assess_message("an ordinary sentence about my day")
     assert a.route and a.error == "RuntimeError"
+
+
+def test_training_batches_cover_every_example_once_and_by_length_group_similar_lengths():
+    import random
+
+    from safety.encoder import _batches
+
+    windows = [[0] * n for n in (5, 40, 6, 38, 7, 39, 5, 41)]
+    for by_length in (False, True):
+        batches = _batches(windows, 2, by_length, random.Random(0))
+        assert sorted(i for b in batches for i in b) == list(range(len(windows)))
+    spreads = [max(len(windows[i]) for i in b) - min(len(windows[i]) for i in b) for b in batches]
+    assert max(spreads) <= 2  # short with short, long with long: little padding
