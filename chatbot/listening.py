@@ -128,8 +128,8 @@ TRAINED_ON_TOPIC_COSINE = 0.05
 ADAPTER_MAX_NEW_TOKENS = 64
 # The adapter's first candidate is its most likely reply, and no repetition penalty: the penalty
 # counts the prompt, so it pushes the reply away from the person's own words toward invented ones.
-# Blind-judged on the validation topics (docs/listening.md): fit 12% against 2% sampled at 0.7 with
-# penalty 1.1, and preferred in 66 of 89 pairs.
+# Blind-judged with the earlier adapter on the validation topics (docs/listening.md): fit 12%
+# against 2% sampled at 0.7 with penalty 1.1, and preferred in 66 of 89 pairs.
 TRAINED_FIRST = {"do_sample": False, "repetition_penalty": 1.0}
 
 
