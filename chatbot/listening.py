@@ -36,6 +36,7 @@ from chatbot.config import default_config
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
 from chatbot.protocols import Coder, PlannedReply, Reading
+from chatbot.train.prompting import adapter_messages, read_window
 from safety.types import ReplyCheck
 
 MOVES = ("reflect", "question", "affirm", "summarize")
@@ -308,6 +309,8 @@ class ReflectFirstPipeline:
             identity = getattr(model, "identity", None)
             trained = bool(identity is not None and identity.extra.get("adapter"))
         self.trained = trained
+        identity = getattr(model, "identity", None)
+        self.window = read_window(identity.extra.get("adapter_path") if identity is not None else None)
         default_tokens = ADAPTER_MAX_NEW_TOKENS if trained else MAX_NEW_TOKENS
         self.max_new_tokens = max_new_tokens or default_tokens
         self._embed_fn = embed_fn
@@ -328,9 +331,7 @@ class ReflectFirstPipeline:
 
     def messages_for(self, move: str, history: Sequence[Message], user_text: str) -> list[Message]:
         if self.trained:
-            from chatbot.train.prompting import adapter_messages
-
-            return adapter_messages(move, history, user_text)
+            return adapter_messages(move, history, user_text, self.window)
         prompt = self.prompts[move]
         system = f"{self.system}\n\n{prompt.template.strip()}"
         out: list[Message] = [{"role": "system", "content": system}]

@@ -432,6 +432,19 @@ def test_a_trained_model_is_prompted_as_it_was_trained_and_asked_once(coder):
     assert planned.segments and planned.technique()["segments"]  # coded once, kept for the engine
 
 
+def test_a_trained_model_sees_only_the_window_its_adapter_was_trained_with(coder, tmp_path):
+    import dataclasses
+
+    from chatbot.train.prompting import ContextWindow, adapter_messages, write_window
+
+    write_window(tmp_path, ContextWindow(exchanges=0))
+    model = ScriptedModel(["Work is following you home, and you're running on empty."])
+    model.identity = dataclasses.replace(model.identity, extra={"adapter": "x", "adapter_path": str(tmp_path)})
+    history = [{"role": "user", "content": "My boss left."}, {"role": "assistant", "content": "Your boss left."}]
+    trained_pipeline(model, coder).reply(history, USER, SETTINGS)
+    assert model.calls[0] == adapter_messages("reflect", [], USER)  # the earlier exchange is not shown
+
+
 def test_a_trained_model_answers_first_with_its_most_likely_reply_and_no_penalty_on_the_persons_words(coder):
     class SettingsModel(SeededModel):
         def stream(self, messages, settings):

@@ -227,3 +227,20 @@ def test_training_reads_only_the_moves_it_is_given(trainable_tiny_dir, tmp_path)
     assert 0 < listening["train_rows"] < every["train_rows"]
     with pytest.raises(ValidationError, match="moves"):
         tiny_config(trainable_tiny_dir, tmp_path, moves=["reflect", "chat"])
+
+
+def test_the_adapter_sees_the_context_window_it_was_trained_with(trainable_tiny_dir, tmp_path):
+    from chatbot.train.lora import train
+    from chatbot.train.prompting import ContextWindow, adapter_messages, read_window
+
+    train(tiny_config(trainable_tiny_dir, tmp_path, max_steps=1, context_exchanges=0), progress=False)
+    window = read_window(tmp_path / "run" / "best")
+    assert window == ContextWindow(exchanges=0, summary_exchanges=3)
+    assert read_window(tmp_path / "no-window-file") == ContextWindow()  # adapters saved before it saw 2
+
+    history = [{"role": r, "content": f"{r} {i}"} for i in range(4) for r in ("user", "assistant")]
+    reflect = adapter_messages("reflect", history, "latest", window)
+    assert [m["content"] for m in reflect[1:]] == ["latest"]  # only the person's line
+    summary = adapter_messages("summarize", history, "latest", window)
+    assert [m["content"] for m in summary[1:-1]] == [m["content"] for m in history[-6:]]
+    assert len(adapter_messages("reflect", history, "latest")) == 1 + 4 + 1  # two exchanges by default

@@ -190,7 +190,11 @@ class LlamaCppChatModel:
             except BaseException:
                 self.engine.close()
                 raise
-            extra |= {"adapter": adapter.name, "adapter_sha256": lora_gguf.adapter_sha256(adapter)}
+            extra |= {
+                "adapter": adapter.name,
+                "adapter_path": str(adapter),
+                "adapter_sha256": lora_gguf.adapter_sha256(adapter),
+            }
         template = meta.get("tokenizer.chat_template")
         if not template:
             raise ModelError(f"{gguf.name} carries no chat template; use an instruct model.")

@@ -198,7 +198,12 @@ class TransformersChatModel:
             )
         )
         if self.adapter:
-            extra = {**self.identity.extra, "adapter": self.adapter.name, "adapter_sha256": self.adapter.sha256}
+            extra = {
+                **self.identity.extra,
+                "adapter": self.adapter.name,
+                "adapter_path": self.adapter.path,
+                "adapter_sha256": self.adapter.sha256,
+            }
             self.identity = dataclasses.replace(self.identity, extra=extra)
 
     @property

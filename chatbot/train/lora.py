@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatbot.train.data import MOVES, ListeningExample, load_corpus
-from chatbot.train.prompting import adapter_messages
+from chatbot.train.prompting import DEFAULT_WINDOW, ContextWindow, adapter_messages, write_window
 
 ADAPTER_DTYPE = "bfloat16"  # what is stored: half the bytes of float32, ample for LoRA deltas
 
@@ -58,6 +58,12 @@ class TrainConfig(BaseModel):
     eval_rows: int = 200  # validation rows scored at each evaluation
     limit_rows: int | None = None  # train on the first N rows (smoke runs)
     moves: list[str] = list(MOVES)  # the corpus files trained on (respond turns may keep fixed texts)
+    context_exchanges: int = Field(2, ge=0)  # earlier exchanges shown for reflect, question, affirm
+    summary_exchanges: int = Field(3, ge=0)
+
+    @property
+    def window(self) -> ContextWindow:
+        return ContextWindow(self.context_exchanges, self.summary_exchanges)
 
     @field_validator("moves")
     @classmethod
@@ -82,11 +88,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     return TrainConfig.model_validate(data)
 
 
-def encode(tokenizer, example: ListeningExample, max_tokens: int) -> Encoded | None:
+def encode(
+    tokenizer, example: ListeningExample, max_tokens: int, window: ContextWindow = DEFAULT_WINDOW
+) -> Encoded | None:
     """Prompt tokens without loss, then the reply and its end-of-turn token with loss."""
     history = example.history()
     while True:
-        messages = adapter_messages(example.move, history, example.user)
+        messages = adapter_messages(example.move, history, example.user, window)
         prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         full = tokenizer.apply_chat_template(
             [*messages, {"role": "assistant", "content": example.reply}], tokenize=False
@@ -177,8 +185,8 @@ def load_base(config: TrainConfig):
     return model, tokenizer, dtype
 
 
-def save_adapter(model, folder: Path) -> None:
-    """The adapter alone, as bfloat16 safetensors plus its peft config."""
+def save_adapter(model, folder: Path, window: ContextWindow) -> None:
+    """The adapter alone, as bfloat16 safetensors plus its peft config and its context window."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -188,6 +196,7 @@ def save_adapter(model, folder: Path) -> None:
     path = folder / "adapter_model.safetensors"
     tensors = {k: v.to(getattr(torch, ADAPTER_DTYPE)) for k, v in load_file(str(path)).items()}
     save_file(tensors, str(path))
+    write_window(folder, window)
 
 
 def evaluate(model, rows: list[Encoded], batch_size: int, pad_id: int, autocast) -> float:
@@ -223,8 +232,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     train_rows = [r for r in load_corpus("train", data_dir) if r.move in config.moves][: config.limit_rows]
     val_rows = [r for r in load_corpus("validation", data_dir) if r.move in config.moves]
     val_rows = random.Random(config.seed).sample(val_rows, min(config.eval_rows, len(val_rows)))
-    encoded = [e for e in (encode(tokenizer, r, config.max_tokens) for r in train_rows) if e]
-    val_encoded = [e for e in (encode(tokenizer, r, config.max_tokens) for r in val_rows) if e]
+    encoded = [e for e in (encode(tokenizer, r, config.max_tokens, config.window) for r in train_rows) if e]
+    val_encoded = [e for e in (encode(tokenizer, r, config.max_tokens, config.window) for r in val_rows) if e]
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
     if config.max_steps:
@@ -293,7 +302,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             bar.write(f"step {step}: validation loss {val:.4f} ({rate:.0f} tokens/s)")
             if val < best:
                 best = val
-                save_adapter(model, out / "best")
+                save_adapter(model, out / "best", config.window)
         if step % config.checkpoint_every == 0 or step == total_steps:
             checkpoint.mkdir(parents=True, exist_ok=True)
             from peft import get_peft_model_state_dict
@@ -313,9 +322,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             )
             (checkpoint / "state.pt.tmp").replace(checkpoint / "state.pt")
     bar.close()
-    save_adapter(model, out / "last")
+    save_adapter(model, out / "last", config.window)
     if not (out / "best").exists():
-        save_adapter(model, out / "best")
+        save_adapter(model, out / "best", config.window)
     elapsed = time.perf_counter() - started
     metrics = {
         "steps": step,
