@@ -111,6 +111,7 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             type(exc).__name__,
         )
     from chatbot.coder import default_coder
+    from chatbot.coder.respond_kinds import RespondKinds
     from chatbot.listening import ReflectFirstPipeline
 
     coder = default_coder()
@@ -124,6 +125,7 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             default_coder("rules"),
             candidates=config.listening.candidates,
             reply_check=screen.check_reply,
+            respond_kinds=RespondKinds.load(),
         )
     return Listener(
         model,

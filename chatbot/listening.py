@@ -32,6 +32,7 @@ from chatbot.coder.reply_rules import (
     strip_hedges,
     to_second_person,
 )
+from chatbot.coder.respond_kinds import RespondKinds
 from chatbot.config import default_config
 from chatbot.models import ChatModel, GenerationSettings, Message
 from chatbot.prompts import load_prompt
@@ -297,6 +298,7 @@ class ReflectFirstPipeline:
         reply_check: Callable[[str], ReplyCheck] | None = None,
         max_new_tokens: int | None = None,
         embed_fn: Callable | None = None,
+        respond_kinds: RespondKinds | None = None,
         trained: bool | None = None,
     ) -> None:
         self.model = model
@@ -305,16 +307,18 @@ class ReflectFirstPipeline:
         self.reply_check = reply_check
         # trained: the model carries the listening adapter, so it is prompted the way it was
         # trained (prompts/listener.yaml, no few-shot examples) and answers most turns itself.
+        identity = getattr(model, "identity", None)
         if trained is None:
-            identity = getattr(model, "identity", None)
             trained = bool(identity is not None and identity.extra.get("adapter"))
         self.trained = trained
-        identity = getattr(model, "identity", None)
         self.window = read_window(identity.extra.get("adapter_path") if identity is not None else None)
         default_tokens = ADAPTER_MAX_NEW_TOKENS if trained else MAX_NEW_TOKENS
         self.max_new_tokens = max_new_tokens or default_tokens
         self._embed_fn = embed_fn
+        # the learned reader of greetings, thanks, goodbyes... that the rules' cues miss
+        self.respond_kinds = respond_kinds
         self.rules = load_reply_rules()
+        self._direct = {k.kind: k for k in self.rules.direct}
         self.system = load_prompt("system").template.strip()
         self.prompts = {move: load_prompt(move) for move in (*MOVES, RESPOND)}
         missing = [
@@ -354,6 +358,10 @@ class ReflectFirstPipeline:
     ) -> PlannedReply:
         """`reading`: `read_message(user_text)` when the caller has read it already."""
         kind, statements = reading if reading is not None else read_message(user_text, self.rules)
+        if kind is None and self.respond_kinds is not None:
+            learned = self.respond_kinds.kind(user_text, self._embedder())
+            if learned is not None:
+                kind, statements = self._direct[learned], ""
         if kind is not None:  # greetings, thanks, advice requests...: reviewed fixed texts
             text = self.respond(kind, history, statements, settings.seed, user_text)
             return self._planned(text, RESPOND, user_text, True, 0, [])
@@ -546,13 +554,15 @@ class ReflectFirstPipeline:
             return True
         import numpy as np
 
-        embed = self._embed_fn
-        if embed is None:
-            from safety import embeddings
-
-            embed = embeddings.embed
-        a, b = embed([text, user_text])
+        a, b = self._embedder()([text, user_text])
         return float(np.dot(a, b)) >= (TRAINED_ON_TOPIC_COSINE if self.trained else ON_TOPIC_COSINE)
+
+    def _embedder(self) -> Callable:
+        if self._embed_fn is not None:
+            return self._embed_fn
+        from safety import embeddings
+
+        return embeddings.embed
 
     def _rail(self, text: str) -> ReplyCheck | None:
         """The output rail's verdict, run once per text; None without a rail."""

@@ -192,7 +192,7 @@ class LlamaCppChatModel:
                 raise
             extra |= {
                 "adapter": adapter.name,
-                "adapter_path": str(adapter),
+                "adapter_path": str(adapter.resolve()),
                 "adapter_sha256": lora_gguf.adapter_sha256(adapter),
             }
         template = meta.get("tokenizer.chat_template")
