@@ -32,7 +32,8 @@ from .screen import SafetyScreen
 FALSE_ALARM_MAX = 0.04  # screen false alarms on validation non-crisis messages, rules included
 ORDINARY_MAX = 0.01  # ... on ordinary talk (rows from the listening corpus)
 ORDINARY_SOURCE = "listening-corpus"
-_GRID = [round(0.05 * k, 2) for k in range(2, 20)] + [0.97, 0.99]
+# Finer near the top, where a well-trained classifier's crisis and calm scores part.
+_GRID = [round(0.05 * k, 2) for k in range(2, 16)] + [round(0.01 * k, 2) for k in range(80, 100)]
 _FLOORS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1.01)  # 1.01: the nearest examples never route
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from chatbot.coder.respond_kinds import LEARNED_KINDS, RespondKinds
-from chatbot.listening import RESPOND, ReflectFirstPipeline, read_message
 from chatbot.coder import TechniqueCoder
+from chatbot.coder.respond_kinds import LEARNED_KINDS, RespondKinds
 from chatbot.config import default_settings
+from chatbot.listening import RESPOND, ReflectFirstPipeline, read_message
 from tests.conftest import ExplodingModel
 
 SETTINGS = default_settings(max_new_tokens=40, seed=0)
