@@ -232,7 +232,25 @@ def evaluate(classifier: CrisisClassifier, messages: list[LabelledMessage]) -> d
         "recall": round(sum(v["caught"] for v in per.values()) / max(1, crisis_n), 4),
         "false_alarm_rate": round(false_alarms / max(1, negatives), 4),
         "per_category_recall": {c: round(v["caught"] / v["n"], 4) if v["n"] else None for c, v in per.items()},
+        **ranking([s.top()[1] for s in scores], [m.crisis for m in messages]),
     }
+
+
+def ranking(top: list[float], crisis: list[bool]) -> dict:
+    """How well the top probability alone separates crisis from calm, whatever the thresholds:
+    the AUC and the recall at a few false-alarm rates (models compare here before calibration)."""
+    import bisect
+
+    pos = [t for t, c in zip(top, crisis) if c]
+    neg = sorted(t for t, c in zip(top, crisis) if not c)
+    if not pos or not neg:
+        return {}
+    auc = sum(bisect.bisect_left(neg, p) for p in pos) / (len(pos) * len(neg))
+    at = {}
+    for rate in (0.01, 0.03, 0.05, 0.1):
+        bar = neg[len(neg) - 1 - int(rate * len(neg))]  # this share of calm messages score above it
+        at[str(rate)] = round(sum(p > bar for p in pos) / len(pos), 4)
+    return {"auc": round(auc, 4), "recall_at_false_alarms": at}
 
 
 def main(argv: list[str] | None = None) -> int:

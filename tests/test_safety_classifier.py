@@ -156,3 +156,12 @@ def test_training_batches_cover_every_example_once_and_by_length_group_similar_l
         assert sorted(i for b in batches for i in b) == list(range(len(windows)))
     spreads = [max(len(windows[i]) for i in b) - min(len(windows[i]) for i in b) for b in batches]
     assert max(spreads) <= 2  # short with short, long with long: little padding
+
+
+def test_ranking_reads_separation_before_any_threshold():
+    from safety.classifier import ranking
+
+    perfect = ranking([0.9, 0.8, 0.2, 0.1], [True, True, False, False])
+    assert perfect["auc"] == 1.0 and perfect["recall_at_false_alarms"]["0.05"] == 1.0
+    reversed_ = ranking([0.1, 0.2, 0.8, 0.9], [True, True, False, False])
+    assert reversed_["auc"] == 0.0 and reversed_["recall_at_false_alarms"]["0.1"] == 0.0
