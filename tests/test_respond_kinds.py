@@ -73,3 +73,12 @@ def test_the_shipped_weights_leave_disclosures_to_the_listener(said):
     from safety.embeddings import embed
 
     assert RespondKinds.load().kind(said, embed) is None
+
+
+def test_the_corpus_figures_count_what_the_reader_adds():
+    from evals.respond_kinds import evaluate
+
+    figures = evaluate("validation")
+    assert figures["respond_lines"] > 0 and figures["listen_lines"] > 0
+    assert figures["respond_fixed_by_learned"] > 0  # lines the cues missed
+    assert figures["listen_fixed_by_learned"] == 0

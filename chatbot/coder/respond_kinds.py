@@ -1,7 +1,7 @@
 """A learned second reader of what the person said, for the fixed-text kinds the rules miss.
 
     python -m chatbot.coder.respond_kinds train      # writes chatbot/coder/respond_kinds.json
-    python -m chatbot.coder.respond_kinds evaluate   # the corpus's validation and test splits
+    python -m evals.respond_kinds [--crossval]       # figures on the corpus (evals sits above the listener)
 
 The cues in reply_rules.yaml are anchored regexes: they catch "thanks for listening" but not "hola",
 "sup", "ok gtg, she's calling me for dinner lol" or "in english please lol", which the model then
@@ -77,7 +77,7 @@ class RespondKinds:
         return name if name in LEARNED_KINDS and p[best] >= self.threshold else None
 
 
-def _corpus_lines(split: str) -> tuple[list[str], list[str]]:
+def corpus_lines(split: str) -> tuple[list[str], list[str]]:
     from chatbot.train.data import load_corpus
 
     rows = load_corpus(split)
@@ -89,7 +89,7 @@ def train(out: Path, c: float = 4.0) -> dict:
 
     from safety.embeddings import encode
 
-    texts, labels = _corpus_lines("train")
+    texts, labels = corpus_lines("train")
     model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
     model.fit(encode(texts), labels)
     data = {
@@ -106,70 +106,13 @@ def train(out: Path, c: float = 4.0) -> dict:
     return {"rows": len(texts), "classes": data["classes"]}
 
 
-def evaluate(split: str, kinds: RespondKinds | None = None) -> dict:
-    """How many respond lines get a fixed text (rules, then this), and how many listening lines do."""
-    from chatbot.coder.reply_rules import load_reply_rules
-    from chatbot.listening import read_message
-    from safety.embeddings import embed
-
-    kinds = kinds or RespondKinds.load()
-    rules = load_reply_rules()
-    texts, labels = _corpus_lines(split)
-    counts: Counter[str] = Counter()
-    for text, label in zip(texts, labels, strict=True):
-        ruled = read_message(text, rules).kind
-        learned = None if ruled else kinds.kind(text, embed)
-        side = "listen" if label == LISTEN else "respond"
-        counts[f"{side}_lines"] += 1
-        counts[f"{side}_fixed_by_rules"] += ruled is not None
-        counts[f"{side}_fixed_by_learned"] += learned is not None
-        if label != LISTEN and learned is not None and learned != label:
-            counts["learned_wrong_kind"] += 1
-    return {"split": split, **counts}
-
-
-def cross_validate(c: float = 4.0, folds: int = 5) -> dict:
-    """The figures THRESHOLD was chosen by: out-of-fold predictions on the training split."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
-
-    from chatbot.coder.reply_rules import load_reply_rules
-    from chatbot.listening import read_message
-    from safety.embeddings import encode
-
-    texts, labels = _corpus_lines("train")
-    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-    p = cross_val_predict(model, encode(texts), labels, cv=folds, method="predict_proba")
-    classes = sorted(set(labels))
-    rules = load_reply_rules()
-    counts: Counter[str] = Counter()
-    for text, label, row in zip(texts, labels, p, strict=True):
-        best = int(row.argmax())
-        short = len(text.split()) <= MAX_WORDS
-        learned = classes[best] in LEARNED_KINDS and float(row[best]) >= THRESHOLD and short
-        ruled = read_message(text, rules).kind is not None
-        side = "listen" if label == LISTEN else "respond"
-        counts[f"{side}_lines"] += 1
-        counts[f"{side}_fixed_by_rules"] += ruled
-        counts[f"{side}_fixed_by_learned_only"] += bool(learned and not ruled)
-    return {"split": f"train, {folds}-fold", **counts}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train")
     t.add_argument("--out", type=Path, default=None)
-    sub.add_parser("evaluate")
-    sub.add_parser("crossval")
     args = parser.parse_args(argv)
-    if args.command == "train":
-        print(json.dumps(train(args.out or weights_path()), indent=1))
-    elif args.command == "crossval":
-        print(json.dumps(cross_validate(), indent=1))
-    else:
-        for split in ("validation", "test"):
-            print(json.dumps(evaluate(split), indent=1))
+    print(json.dumps(train(args.out or weights_path()), indent=1))
     return 0
 
 
