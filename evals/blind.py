@@ -125,7 +125,6 @@ def make(audit: list[str], pairs: list[str], out: Path, audit_size: int, seed: i
                     "A": sys_b if flip else sys_a,
                     "B": sys_a if flip else sys_b,
                     "turn": _turn_key(ra),
-                    "same_text": ra["reply"] == rb["reply"],
                 }
                 fh.write(
                     json.dumps(

@@ -15,31 +15,35 @@ import os
 import sys
 from collections import Counter
 
-from chatbot.coder.respond_kinds import LEARNED_KINDS, LISTEN, MAX_WORDS, THRESHOLD, RespondKinds, corpus_lines
+from chatbot.coder.respond_kinds import LISTEN, RespondKinds, choose, corpus_lines
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def evaluate(split: str, kinds: RespondKinds | None = None) -> dict:
-    """How many respond lines get a fixed text (rules, then this), and how many listening lines do."""
+def _count(texts: list[str], labels: list[str], learned: list[str | None], split: str) -> dict:
+    """Lines given a fixed text by the rules' cues and, where they found nothing, by the reader."""
     from chatbot.coder.reply_rules import load_reply_rules
     from chatbot.listening import read_message
+
+    rules = load_reply_rules()
+    counts: Counter[str] = Counter()
+    for text, label, kind in zip(texts, labels, learned, strict=True):
+        ruled = read_message(text, rules).kind is not None
+        side = "listen" if label == LISTEN else "respond"
+        counts[f"{side}_lines"] += 1
+        counts[f"{side}_fixed_by_rules"] += ruled
+        counts[f"{side}_fixed_by_learned"] += kind is not None and not ruled
+        counts["learned_wrong_kind"] += kind is not None and not ruled and label != LISTEN and kind != label
+    return {"split": split, **counts}
+
+
+def evaluate(split: str, kinds: RespondKinds | None = None) -> dict:
+    """The shipped weights on one split of the corpus."""
     from safety.embeddings import embed
 
     kinds = kinds or RespondKinds.load()
-    rules = load_reply_rules()
     texts, labels = corpus_lines(split)
-    counts: Counter[str] = Counter()
-    for text, label in zip(texts, labels, strict=True):
-        ruled = read_message(text, rules).kind
-        learned = None if ruled else kinds.kind(text, embed)
-        side = "listen" if label == LISTEN else "respond"
-        counts[f"{side}_lines"] += 1
-        counts[f"{side}_fixed_by_rules"] += ruled is not None
-        counts[f"{side}_fixed_by_learned"] += learned is not None
-        if label != LISTEN and learned is not None and learned != label:
-            counts["learned_wrong_kind"] += 1
-    return {"split": split, **counts}
+    return _count(texts, labels, [kinds.kind(t, embed) for t in texts], split)
 
 
 def cross_validate(c: float = 4.0, folds: int = 5) -> dict:
@@ -47,26 +51,13 @@ def cross_validate(c: float = 4.0, folds: int = 5) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_predict
 
-    from chatbot.coder.reply_rules import load_reply_rules
-    from chatbot.listening import read_message
     from safety.embeddings import encode
 
     texts, labels = corpus_lines("train")
     model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
     p = cross_val_predict(model, encode(texts), labels, cv=folds, method="predict_proba")
-    classes = sorted(set(labels))
-    rules = load_reply_rules()
-    counts: Counter[str] = Counter()
-    for text, label, row in zip(texts, labels, p, strict=True):
-        best = int(row.argmax())
-        short = len(text.split()) <= MAX_WORDS
-        learned = classes[best] in LEARNED_KINDS and float(row[best]) >= THRESHOLD and short
-        ruled = read_message(text, rules).kind is not None
-        side = "listen" if label == LISTEN else "respond"
-        counts[f"{side}_lines"] += 1
-        counts[f"{side}_fixed_by_rules"] += ruled
-        counts[f"{side}_fixed_by_learned_only"] += bool(learned and not ruled)
-    return {"split": f"train, {folds}-fold", **counts}
+    classes = sorted(set(labels))  # the column order of predict_proba
+    return _count(texts, labels, [choose(classes, row, t) for t, row in zip(texts, p)], f"train, {folds}-fold")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,11 +70,20 @@ class RespondKinds:
     def kind(self, text: str, embed: EmbedFn) -> str | None:
         """A fixed-text kind for this message, or None: reflect it (or leave it to the rules)."""
         if not text.strip() or len(text.split()) > self.max_words:
-            return None
+            return None  # no embedding for a long message
         p = self.probabilities(np.asarray(embed([text]), dtype=np.float32))[0]
-        best = int(p.argmax())
-        name = self.classes[best]
-        return name if name in LEARNED_KINDS and p[best] >= self.threshold else None
+        return choose(self.classes, p, text, self.threshold, self.max_words)
+
+
+def choose(
+    classes: Sequence[str], p: np.ndarray, text: str, threshold: float = THRESHOLD, max_words: int = MAX_WORDS
+) -> str | None:
+    """The kind these class probabilities name for `text`, if it is short, one of ours and sure."""
+    if not text.strip() or len(text.split()) > max_words:
+        return None
+    best = int(p.argmax())
+    name = classes[best]
+    return name if name in LEARNED_KINDS and float(p[best]) >= threshold else None
 
 
 def corpus_lines(split: str) -> tuple[list[str], list[str]]:
