@@ -31,7 +31,6 @@ RECALL_MIN, RECALL_CAT_MIN, FALSE_ALARM_MAX = 0.98, 0.95, 0.05
 SPLITS = ("train", "validation", "test", "all")
 # The first hand-written set: what the eval runner scores and the crisis probe sends (all splits).
 PROJECT_SET = ("project-set",)
-ORDINARY_SOURCE = "listening-corpus"  # ordinary talk, counted apart from hard look-alikes
 
 
 @dataclass(frozen=True)
@@ -182,6 +181,7 @@ def figures(result: dict) -> dict:
     """Recall per category, false alarms on hard look-alikes and on ordinary talk apart, build-ups
     routed by their turn, calm conversations routed."""
     from safety import CATEGORIES
+    from safety.corpus import ORDINARY_SOURCES
 
     rows = result["messages"]
 
@@ -189,8 +189,9 @@ def figures(result: dict) -> dict:
         return round(sum(xs) / len(xs), 4) if xs else None
 
     crisis = [r["route"] for r in rows if r["true"]]
-    hard = [r["route"] for r in rows if not r["true"] and r["kind"] != ORDINARY_SOURCE]
-    ordinary = [r["route"] for r in rows if not r["true"] and r["kind"] == ORDINARY_SOURCE]
+    # ordinary talk is counted apart from the hard look-alikes
+    hard = [r["route"] for r in rows if not r["true"] and r["kind"] not in ORDINARY_SOURCES]
+    ordinary = [r["route"] for r in rows if not r["true"] and r["kind"] in ORDINARY_SOURCES]
     convs = result["conversations"]
     builds = [c for c in convs if c["act_turn"] is not None]
     calm = [c for c in convs if c["act_turn"] is None]
@@ -304,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--learned", choices=["auto", "classifier", "examples"], default="auto", help="the learned layer to use"
     )
+    p.add_argument(
+        "--core-rules",
+        action="store_true",
+        help="keep only the core crisis rules (safety.rules.is_core): what the screen does without the rest",
+    )
     args = p.parse_args(argv)
     if args.corpus:
         if args.corpus[0] in SPLITS:
@@ -315,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
 
     classifier = {"auto": None, "classifier": True, "examples": False}[args.learned]
     screen = SafetyScreen(semantic=not args.no_semantic, classifier=classifier)
+    if args.core_rules:
+        from safety.rules import core_rules
+
+        screen.rules = core_rules(screen.rules)
     screen.warm_up()
     if args.ordinary is not None:
         sets = tuple(args.ordinary) or ("all",)

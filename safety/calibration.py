@@ -30,8 +30,7 @@ from .risk import ConversationRisk
 from .screen import SafetyScreen
 
 FALSE_ALARM_MAX = 0.04  # screen false alarms on validation non-crisis messages, rules included
-ORDINARY_MAX = 0.01  # ... on ordinary talk (rows from the listening corpus)
-ORDINARY_SOURCE = "listening-corpus"
+ORDINARY_MAX = 0.01  # ... on ordinary talk (LabelledMessage.ordinary)
 # Finer near the top, where a well-trained classifier's crisis and calm scores part.
 _GRID = [round(0.05 * k, 2) for k in range(2, 16)] + [round(0.01 * k, 2) for k in range(80, 100)]
 _FLOORS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 1.01)  # 1.01: the nearest examples never route
@@ -64,7 +63,7 @@ def calibrate(classifier: CrisisClassifier) -> tuple[RouteThresholds, dict]:
                 routed = [(m, _turn_routes(o, t, [], careful=False)) for m, o in seen]
                 crisis = [r for m, r in routed if m.crisis]
                 calm = [r for m, r in routed if not m.crisis]
-                ordinary = [r for m, r in routed if m.source == ORDINARY_SOURCE]
+                ordinary = [r for m, r in routed if m.ordinary]
                 fa, ord_fa = sum(calm) / len(calm), sum(ordinary) / max(1, len(ordinary))
                 if fa > FALSE_ALARM_MAX or ord_fa > ORDINARY_MAX:
                     continue

@@ -4,7 +4,9 @@ A message row: {"id", "text", "category" (a crisis category or "none"), "subject
 "other"), "lang", "source", "split" ("train", "validation" or "test")}.
 A conversation row: {"id", "category", "act_turn" (0-based, or null: never route), "turns",
 "source", "split"}. Sources: "project-set" (the first hand-written set), "blind-set" (sets written
-blind and run once before they joined), "written", "examples", "listening-corpus" (ordinary talk).
+blind and run once before they joined), "written", "examples"; ordinary talk (no crisis, not
+written to look like one) is "listening-corpus" (user lines of the listening corpus) or
+"ordinary-written" (emotional everyday messages written for the screen).
 The sealed set (evals/data/sealed/safety_*.jsonl) has the same formats and is read with the same
 functions, never trained on.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from .types import CATEGORIES, SUBJECTS
 
 LABELS = (*CATEGORIES, "none")
+ORDINARY_SOURCES = frozenset({"listening-corpus", "ordinary-written"})
 SPLITS = ("train", "validation", "test")
 
 
@@ -40,6 +43,10 @@ class LabelledMessage:
     @property
     def crisis(self) -> bool:
         return self.category != "none"
+
+    @property
+    def ordinary(self) -> bool:
+        return self.source in ORDINARY_SOURCES
 
 
 @dataclass(frozen=True)

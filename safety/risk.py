@@ -1,4 +1,4 @@
-"""Per-session risk that builds up across turns and never resets within the session."""
+"""Per-session risk that builds up across turns; careful mode never resets within the session."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class ConversationRisk:
             self.learned_scores = [*self.learned_scores[-(LEARNED_WINDOW - 1) :], assessment.learned_score]
         if assessment.route:
             self.careful_mode = True
+            # the build-up so far has had its answer: the window adds up afresh, not the same turns again
+            self.learned_scores = []
             self.routed_turns.append(self.turns)
             self.max_severity = max(self.max_severity, assessment.severity)
             if assessment.category and assessment.category not in self.categories:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources as pkg_resources
 from typing import Literal
 
@@ -146,6 +146,21 @@ def compile_rules(data: dict, filename: str = RULES_FILE) -> RuleSet:
         dose_question=rx(s.dose_question, "suppressors.dose_question"),
         affirmative_answer=rx(spec.affirmative_answer, "affirmative_answer"),
     )
+
+
+# What must never depend on a model (issue: the short rule list): an immediate danger, a plan or
+# preparation (severity 5-6), intent, method-seeking and current self-harm; conversation signals
+# and the answer to the safety question are not crisis rules and always stay.
+CORE_RULE_IDS = frozenset({"suicide.intent", "suicide.method_seeking", "self_harm.current"})
+
+
+def is_core(spec: RuleSpec) -> bool:
+    return spec.kind != "crisis" or spec.immediate or spec.severity >= 5 or spec.id in CORE_RULE_IDS
+
+
+def core_rules(rs: RuleSet) -> RuleSet:
+    """Only the core crisis rules: what the screen would do if the rest left the rule file."""
+    return replace(rs, rules=tuple(cr for cr in rs.rules if is_core(cr.spec)))
 
 
 @functools.lru_cache(maxsize=1)

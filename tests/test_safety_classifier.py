@@ -57,6 +57,18 @@ def test_risk_keeps_only_the_recent_scores_and_no_text():
     assert risk.learned_window() == pytest.approx(0.9)
 
 
+def test_a_routed_turn_starts_the_window_afresh_but_stays_careful():
+    from safety.types import Assessment
+
+    risk = ConversationRisk()
+    risk.update(Assessment(False, None, 0, "self", (), learned_score=0.5))
+    risk.update(Assessment(True, "suicide", 2, "self", (), learned_score=0.6))
+    assert risk.learned_scores == [] and risk.careful_mode
+    risk.update(Assessment(False, None, 0, "self", (), learned_score=0.3))
+    assert risk.learned_window() == pytest.approx(0.3)  # the answered build-up does not count again
+    assert risk.careful_mode
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rank", [0, 4])
 def test_a_short_training_run_saves_and_loads_the_same_model(tmp_path: Path, rank: int):
@@ -91,7 +103,7 @@ def learned_screen():
         "I've been cutting again to cope",
     ],
 )
-def test_rewordings_the_rules_miss_are_routed(learned_screen, text):
+def test_rewordings_of_a_plan_or_self_harm_are_routed(learned_screen, text):
     assert learned_screen.assess_message(text).route
 
 

@@ -372,3 +372,22 @@ def test_command_voices_and_self_harm_as_coping_route_by_rule(screen, text, cate
 )
 def test_their_look_alikes_do_not_route(screen, text):
     assert not screen.assess_message(text).route
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tonight I end it",
+        "I've got the pills saved up and I'm taking them tonight",
+        "I've been cutting again to cope",
+        "I took 30 paracetamol an hour ago",
+    ],
+)
+def test_core_rules_alone_route_plans_current_harm_and_danger(text):
+    """What must never depend on a model routes with only the core rules and no learned layer."""
+    from safety.rules import core_rules
+
+    core = SafetyScreen(semantic=False)
+    core.rules = core_rules(core.rules)
+    assert len(core.rules.rules) < len(SafetyScreen(semantic=False).rules.rules)
+    assert core.assess_message(text).route
