@@ -52,6 +52,7 @@ class ListeningConfig(_Section):
     pipeline: bool
     candidates: int
     history_tokens: int
+    busy_summaries_at: int = Field(ge=1)
 
 
 class SafetyConfig(_Section):

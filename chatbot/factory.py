@@ -124,6 +124,7 @@ def build_listener(config: Config, model: ChatModel | None = None, *, load_model
             model,
             default_coder("rules"),
             candidates=config.listening.candidates,
+            busy_summaries_at=config.listening.busy_summaries_at,
             reply_check=screen.check_reply,
             respond_kinds=RespondKinds.load(),
         )

@@ -300,10 +300,12 @@ class ReflectFirstPipeline:
         embed_fn: Callable | None = None,
         respond_kinds: RespondKinds | None = None,
         trained: bool | None = None,
+        busy_summaries_at: int | None = None,
     ) -> None:
         self.model = model
         self.coder = coder
         self.candidates = max(1, candidates or default_config().listening.candidates)
+        self.busy_summaries_at = busy_summaries_at or default_config().listening.busy_summaries_at
         self.reply_check = reply_check
         # trained: the model carries the listening adapter, so it is prompted the way it was
         # trained (prompts/listener.yaml, no few-shot examples) and answers most turns itself.
@@ -366,6 +368,11 @@ class ReflectFirstPipeline:
             text = self.respond(kind, history, statements, settings.seed, user_text)
             return self._planned(text, RESPOND, user_text, True, 0, [])
         move = self.plan_move(history, user_text)
+        if move == "summarize" and self.busy():
+            # a summary's prompt carries three exchanges: when many wait, everyone's reply would
+            # wait behind it, so the deterministic summary answers (as extra candidates are dropped)
+            text = self.fallback(move, history, statements or user_text, settings.seed)
+            return self._planned(text, move, user_text, True, 0, [])
         messages = self.messages_for(move, history, user_text)
         earlier = [m["content"] for m in history if m.get("role") == "assistant"]
         said = " ".join([*(m["content"] for m in history if m.get("role") == "user"), user_text])
@@ -439,6 +446,14 @@ class ReflectFirstPipeline:
                 yield i, cand_settings, result
         finally:
             done.set()
+
+    def busy(self) -> bool:
+        """At least `busy_summaries_at` model requests in flight (backends that report no load: never)."""
+        load = getattr(self.model, "load", None)
+        if not callable(load):
+            return False
+        active, waiting = load()
+        return active + waiting >= self.busy_summaries_at
 
     def candidate_count(self) -> int:
         """`candidates` when the model has room for them; one when other people's replies would wait.

@@ -243,3 +243,21 @@ def test_a_crisis_message_is_answered_even_when_the_model_is_busy(screen):
     listener = make(BusyModel(waiting=50), screen, max_waiting=1)
     turn = listener.respond(listener.new_conversation(), CRISIS).consume()
     assert turn.kind == "crisis"
+
+
+@pytest.mark.parametrize("in_flight, model_asked", [(3, True), (4, False)])
+def test_a_summary_is_deterministic_when_the_model_is_busy(in_flight, model_asked):
+    from chatbot.coder import TechniqueCoder
+    from chatbot.listening import ReflectFirstPipeline
+
+    model = BusyModel(waiting=0)
+    model.load = lambda: (in_flight, 0)  # type: ignore[method-assign]
+    pipeline = ReflectFirstPipeline(model, TechniqueCoder.load(), candidates=1, busy_summaries_at=4)
+    history = []
+    for said in ("Work has been a lot.", "My manager keeps adding deadlines.", "I can't switch off at night."):
+        history += [{"role": "user", "content": said}, {"role": "assistant", "content": "That sounds heavy."}]
+    line = "And now my sister needs help with her move too."
+    assert pipeline.plan_move(history, line) == "summarize"
+    planned = pipeline.reply(history, line, default_settings(seed=0))
+    assert bool(model.calls) is model_asked
+    assert planned.text and (model_asked or planned.fallback)
