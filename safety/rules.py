@@ -148,7 +148,7 @@ def compile_rules(data: dict, filename: str = RULES_FILE) -> RuleSet:
     )
 
 
-# What must never depend on a model (issue: the short rule list): an immediate danger, a plan or
+# What must never depend on a model (the short rule list, docs/safety.md): an immediate danger, a plan or
 # preparation (severity 5-6), intent, method-seeking and current self-harm; conversation signals
 # and the answer to the safety question are not crisis rules and always stay.
 CORE_RULE_IDS = frozenset({"suicide.intent", "suicide.method_seeking", "self_harm.current"})

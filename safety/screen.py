@@ -38,6 +38,8 @@ BUDGET_CHARS = 4000
 CONTEXT_FAMILIES = ("stressor", "distress", "hopeless", "ending", "burden", "goodbye", "giving_away")
 # Eating-disorder build-up: a restriction figure plus a body warning sign (this turn or earlier ones).
 ED_FAMILIES = ("ed_restrict", "ed_body")
+# A markup tag after normalisation ("<|end|>" reads "<lendl>": "|" is leetspeak for "l").
+_MARKUP = re.compile(r"</?[a-z_|]+>")
 
 
 class SafetyScreen:
@@ -249,8 +251,9 @@ class SafetyScreen:
             negated = any(s.endswith("~negated") for s in suppressed)
             # A negation anywhere ("I don't want to die, I just...") also keeps the classifier out.
             has_negation = self.rules.negation.search(normalized) is not None
-            # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill".
-            plain = self.rules.idioms.sub(" ", normalized).strip() or normalized
+            # Idioms are removed before embedding too, so "kill the weeds" is not compared as "kill";
+            # so are markup tags ("<|system|>", "</b>"), which the encoders read as noise, not words.
+            plain = _MARKUP.sub(" ", self.rules.idioms.sub(" ", normalized)).strip() or normalized
             raised_bar = bool(suppressed or resolved or framed or accident or idiom)
             learned: Assessment | None = None
             if self.use_classifier:
