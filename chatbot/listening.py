@@ -447,13 +447,18 @@ class ReflectFirstPipeline:
         finally:
             done.set()
 
-    def busy(self) -> bool:
-        """At least `busy_summaries_at` model requests in flight (backends that report no load: never)."""
+    def in_flight(self) -> int | None:
+        """Model requests running or waiting, or None for a backend that reports no load."""
         load = getattr(self.model, "load", None)
         if not callable(load):
-            return False
+            return None
         active, waiting = load()
-        return active + waiting >= self.busy_summaries_at
+        return active + waiting
+
+    def busy(self) -> bool:
+        """At least `busy_summaries_at` model requests in flight (backends that report no load: never)."""
+        in_flight = self.in_flight()
+        return in_flight is not None and in_flight >= self.busy_summaries_at
 
     def candidate_count(self) -> int:
         """`candidates` when the model has room for them; one when other people's replies would wait.
@@ -462,13 +467,12 @@ class ReflectFirstPipeline:
         load they would make everyone else wait, so each reply then gets one try and the echo as
         its net. Backends that report no load always get every candidate.
         """
-        load = getattr(self.model, "load", None)
-        if self.candidates < 2 or not callable(load):
+        in_flight = self.in_flight() if self.candidates >= 2 else None
+        if in_flight is None:
             return self.candidates
         slots = getattr(self.model, "slots", 1)
-        active, waiting = load()
         needed = self.candidates if slots > 1 else 1  # one slot: candidates run one after another
-        return self.candidates if active + waiting + needed <= slots else 1
+        return self.candidates if in_flight + needed <= slots else 1
 
     def _candidate_settings(self, settings: GenerationSettings, i: int) -> GenerationSettings:
         seed = None if settings.seed is None else settings.seed * 1009 + i
